@@ -1,0 +1,292 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/authz"
+	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
+	"github.com/gatehouse-auth/gatehouse/internal/identity"
+	"github.com/gatehouse-auth/gatehouse/internal/keyset"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/store/postgres"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/app.Version=v1.2.3".
+var Version = "dev"
+
+const usage = `gatehouse: an authentication and authorization server
+
+Usage:
+  gatehouse serve [flags]                       run the server (SQLite in --data-dir unless --database-url)
+  gatehouse migrate [flags]                     apply database migrations and exit
+  gatehouse users create --email E --password P [--role R]... [--name N]
+  gatehouse users list [--query Q] [--limit N]
+  gatehouse users import --file F.jsonl         import users (bcrypt, argon2id or legacy HMAC hashes)
+  gatehouse version
+
+Every flag has an environment twin: --data-dir is GATEHOUSE_DATA_DIR, and so on.
+Run "gatehouse serve -h" for the server flags.
+`
+
+// Run is the whole program, testable: args exclude the program name.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stdout, stderr, nil)
+	case "migrate":
+		return migrate(ctx, args[1:], getenv, stdout, stderr)
+	case "users":
+		return users(ctx, args[1:], getenv, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "gatehouse", version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func version() string {
+	if Version != "dev" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return Version
+}
+
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, *flag.FlagSet, error) {
+	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c, err := config.Load(fs, args, getenv)
+	return c, fs, err
+}
+
+func newLogger(c config.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if strings.EqualFold(c.LogFormat, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openStore opens PostgreSQL when a URL is configured, else SQLite in the
+// data dir; both run the migrations.
+func openStore(ctx context.Context, c config.Config) (*sqlstore.Store, error) {
+	if c.IsPostgres() {
+		return postgres.Open(ctx, c.Database.URL.Reveal())
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	return sqlite.Open(ctx, c.SQLitePath())
+}
+
+// masterKey returns the configured key, or on SQLite the generated key file.
+func masterKey(c config.Config, log *slog.Logger) (keyset.MasterKey, error) {
+	if !c.MasterKey.Empty() {
+		mk, err := keyset.ParseMasterKey(c.MasterKey.Reveal())
+		if err != nil {
+			return keyset.MasterKey{}, fmt.Errorf("master-key: %w", err)
+		}
+		return mk, nil
+	}
+	if c.IsPostgres() {
+		return keyset.MasterKey{}, errors.New("master-key: GATEHOUSE_MASTER_KEY (32 random bytes, base64) is required with PostgreSQL; every replica must use the same key (generate one with: head -c32 /dev/urandom | base64)")
+	}
+	path := filepath.Join(c.DataDir, "master.key")
+	mk, created, err := keyset.LoadOrCreateMasterKeyFile(path)
+	if err != nil {
+		return keyset.MasterKey{}, fmt.Errorf("master key file: %w", err)
+	}
+	if created {
+		log.Info("generated a master key for development; back it up or set GATEHOUSE_MASTER_KEY", "path", path)
+	}
+	return mk, nil
+}
+
+func passwordOptions(c config.Config) password.Options {
+	p := password.DefaultParams()
+	p.Memory, p.Iterations, p.Parallelism = c.Password.MemoryKiB, c.Password.Iterations, c.Password.Parallelism
+	return password.Options{Params: p, Workers: c.Password.Workers, Queue: c.Password.Queue}
+}
+
+// core are the services every command shares.
+type core struct {
+	cfg      config.Config
+	log      *slog.Logger
+	st       *sqlstore.Store
+	hasher   *password.Hasher
+	rbac     *authz.RBAC
+	sessions *session.Service
+	identity *identity.Service
+}
+
+func buildCore(ctx context.Context, c config.Config, log *slog.Logger) (*core, error) {
+	st, err := openStore(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	h, err := password.NewHasher(passwordOptions(c))
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("password: %w", err)
+	}
+	rbac := authz.NewRBAC(st)
+	sessions := session.New(st, session.Options{
+		Lifetime: c.Session.Lifetime, IdleTimeout: c.Session.IdleTimeout, RefreshTTL: c.Tokens.RefreshTTL,
+		CacheTTL: c.Session.CacheTTL, Log: log,
+	})
+	ident := identity.New(st, h, rbac, identity.Options{
+		LockoutThreshold: c.Lockout.Threshold, LockoutDuration: c.Lockout.Duration,
+		Policy: password.Policy{MinLength: c.Password.MinLength, MaxLength: c.Password.MaxLength},
+		Log:    log, OnUserChanged: sessions.InvalidateUser,
+	})
+	return &core{cfg: c, log: log, st: st, hasher: h, rbac: rbac, sessions: sessions, identity: ident}, nil
+}
+
+// Ready is told the listening address once the server accepts requests
+// (tests and the benchmark use it).
+type Ready func(addr string)
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready Ready) error {
+	c, _, err := loadConfig("serve", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(c, stderr)
+	start := time.Now()
+	co, err := buildCore(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer co.st.Close()
+	mk, err := masterKey(c, log)
+	if err != nil {
+		return err
+	}
+	keys, err := keyset.New(ctx, co.st, mk, keyset.Options{Algorithm: c.Tokens.Algorithm, RetireAfter: c.Tokens.AccessTTL + time.Hour})
+	if err != nil {
+		return err
+	}
+	audience := c.Tokens.Audience
+	if audience == "" {
+		audience = c.HTTP.PublicURL
+	}
+	issuer := token.NewIssuer(keys, c.HTTP.PublicURL, []string{audience}, c.Tokens.AccessTTL, nil)
+	verifier := token.NewVerifier(keys, c.HTTP.PublicURL, audience, []string{c.Tokens.Algorithm}, 0, nil)
+	limiter := ratelimit.NewMemory(nil)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_password_hash_running", Help: "Password hashes running now."},
+		func() float64 { r, _ := co.hasher.Stats(); return float64(r) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_password_hash_waiting", Help: "Password hashes waiting for a worker."},
+		func() float64 { _, w := co.hasher.Stats(); return float64(w) }))
+
+	handler := httpapi.New(httpapi.Deps{
+		Config: c, Log: log, Identity: co.identity, Sessions: co.sessions, RBAC: co.rbac,
+		Issuer: issuer, Verifier: verifier, Keys: keys, Limiter: limiter, Audit: co.st,
+		Ready: co.st.Ping, Registry: reg,
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: c.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       c.HTTP.ReadTimeout,
+		WriteTimeout:      c.HTTP.WriteTimeout,
+		IdleTimeout:       c.HTTP.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", c.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.HTTP.Addr, err)
+	}
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	go co.sessions.RunJanitor(bg, time.Minute)
+	go sweepLimiter(bg, limiter)
+
+	store := "sqlite:" + c.SQLitePath()
+	if c.IsPostgres() {
+		store = "postgres"
+	}
+	log.Info("gatehouse ready", "addr", ln.Addr().String(), "public_url", c.HTTP.PublicURL, "store", store,
+		"version", version(), "startup", time.Since(start).Round(time.Millisecond))
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), c.HTTP.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func sweepLimiter(ctx context.Context, m *ratelimit.Memory) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.Sweep()
+		}
+	}
+}
+
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c, _, err := loadConfig("migrate", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}

@@ -1,0 +1,114 @@
+package authz
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+)
+
+// RoleStore is what RBAC reads.
+type RoleStore interface {
+	ListRoles(ctx context.Context) ([]store.Role, error)
+}
+
+// RBAC answers "which permissions do these roles grant" from a cached
+// snapshot of the role tables.
+type RBAC struct {
+	st   RoleStore
+	snap atomic.Pointer[snapshot]
+	mu   sync.Mutex // serialises reloads
+}
+
+type snapshot struct {
+	perms map[string]map[string]struct{} // role -> permission set
+	roles []store.Role
+}
+
+// NewRBAC returns an RBAC that loads lazily on first use.
+func NewRBAC(st RoleStore) *RBAC { return &RBAC{st: st} }
+
+// Invalidate drops the snapshot; the next check reloads it.
+func (r *RBAC) Invalidate() { r.snap.Store(nil) }
+
+func (r *RBAC) load(ctx context.Context) (*snapshot, error) {
+	if s := r.snap.Load(); s != nil {
+		return s, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.snap.Load(); s != nil {
+		return s, nil
+	}
+	roles, err := r.st.ListRoles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load roles: %w", err)
+	}
+	s := &snapshot{perms: map[string]map[string]struct{}{}, roles: roles}
+	for _, role := range roles {
+		set := map[string]struct{}{}
+		for _, p := range role.Permissions {
+			set[p] = struct{}{}
+		}
+		s.perms[role.Name] = set
+	}
+	r.snap.Store(s)
+	return s, nil
+}
+
+// Roles returns every role with its permissions.
+func (r *RBAC) Roles(ctx context.Context) ([]store.Role, error) {
+	s, err := r.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.roles, nil
+}
+
+// RoleExists reports whether a role of that name exists.
+func (r *RBAC) RoleExists(ctx context.Context, name string) (bool, error) {
+	s, err := r.load(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, ok := s.perms[name]
+	return ok, nil
+}
+
+// Permissions returns the sorted union of the roles' permissions.
+func (r *RBAC) Permissions(ctx context.Context, roles []string) ([]string, error) {
+	s, err := r.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]struct{}{}
+	out := []string{}
+	for _, role := range roles {
+		for p := range s.perms[role] {
+			if _, ok := seen[p]; !ok {
+				seen[p] = struct{}{}
+				out = append(out, p)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Has reports whether any of the roles grants perm. Unknown roles grant
+// nothing (Z15: default deny).
+func (r *RBAC) Has(ctx context.Context, roles []string, perm string) (bool, error) {
+	s, err := r.load(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, role := range roles {
+		if _, ok := s.perms[role][perm]; ok {
+			return true, nil
+		}
+	}
+	return false, nil
+}

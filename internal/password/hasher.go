@@ -1,0 +1,259 @@
+package password
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// ErrBusy is returned at once, without hashing, when all workers are busy
+// and the queue of waiting callers is full. Callers should answer "try
+// again later" (HTTP 503 with Retry-After) rather than an authentication
+// failure.
+var ErrBusy = errors.New("password hashing queue is full")
+
+// Options configure a Hasher. The zero value is usable: DefaultParams, one
+// worker per CPU, a queue of two callers per worker, 1 GiB MaxMemory.
+type Options struct {
+	// Params for new hashes and for the dummy hash. The zero value means
+	// DefaultParams(). Must pass Params.Validate unless AllowWeakParams.
+	Params Params
+	// Workers is how many hashes may run at once; 0 means
+	// runtime.GOMAXPROCS(0).
+	Workers int
+	// Queue is how many callers may wait for a worker; 0 means 2*Workers.
+	// A caller arriving when Queue callers already wait gets ErrBusy.
+	Queue int
+	// MaxMemory is the largest argon2id memory cost, in KiB, that Verify
+	// will compute for a stored hash (hashes from older settings or other
+	// systems may differ from Params). 0 means DefaultMaxMemory (1 GiB).
+	MaxMemory uint32
+	// AllowWeakParams skips the production floor of Params.Validate, still
+	// requiring parameters argon2id can compute within MaxMemory. It exists
+	// so tests can hash in microseconds; configuration must never set it.
+	AllowWeakParams bool
+}
+
+// Hasher hashes and verifies passwords through a bounded pool: at most
+// Workers hashes run at once, so hashing memory peaks at Workers times the
+// memory cost of the hashes being computed (Workers*Params.Memory for
+// Gatehouse's own hashes, never more than Workers*MaxMemory; a hash with
+// parallelism p keeps p cores busy while it runs); at most Queue
+// callers wait for a worker, in arrival order; any further caller gets
+// ErrBusy at once, so a login flood cannot pile up goroutines or memory.
+// A caller whose context ends while waiting gets the context's error; a
+// hash, once started, runs to completion.
+//
+// A Hasher is safe for concurrent use. Build one in app and share it.
+type Hasher struct {
+	params Params
+	limits parseLimits
+	queue  int64
+	// slots holds one token per running hash; its capacity is Workers.
+	slots   chan struct{}
+	waiting atomic.Int64
+	// dummy is a real argon2id hash, made at construction with params, of a
+	// random password nobody knows; VerifyDummy recomputes it.
+	dummy *argon2Hash
+	// beforeWork, when set, runs inside a worker slot before each hash.
+	// Tests use it to hold a slot deterministically.
+	beforeWork func()
+}
+
+// NewHasher validates o, fills in defaults and computes the dummy hash with
+// the production parameters (one full hash, about 56 ms with
+// DefaultParams), so every later VerifyDummy costs what a real Verify does
+// (L6-L8).
+func NewHasher(o Options) (*Hasher, error) {
+	if o.Params == (Params{}) {
+		o.Params = DefaultParams()
+	}
+	if o.MaxMemory == 0 {
+		o.MaxMemory = DefaultMaxMemory
+	}
+	if o.Workers < 0 {
+		return nil, fmt.Errorf("password: workers %d is negative", o.Workers)
+	}
+	if o.Workers == 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.Queue < 0 {
+		return nil, fmt.Errorf("password: queue %d is negative", o.Queue)
+	}
+	if o.Queue == 0 {
+		o.Queue = 2 * o.Workers
+	}
+	if o.AllowWeakParams {
+		if err := o.Params.check(hardLimits(o.MaxMemory)); err != nil {
+			return nil, err
+		}
+	} else if err := o.Params.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Params.Memory > o.MaxMemory {
+		return nil, fmt.Errorf("password: memory %d KiB is above max memory %d KiB, new hashes could not be verified", o.Params.Memory, o.MaxMemory)
+	}
+
+	h := &Hasher{
+		params: o.Params,
+		limits: parseLimits{maxMemory: o.MaxMemory, maxBcryptCost: maxBcryptCost},
+		queue:  int64(o.Queue),
+		slots:  make(chan struct{}, o.Workers),
+	}
+
+	unknowable := make([]byte, 32)
+	if _, err := rand.Read(unknowable); err != nil {
+		return nil, fmt.Errorf("password: dummy hash: %w", err)
+	}
+	salt, err := h.newSalt()
+	if err != nil {
+		return nil, fmt.Errorf("password: dummy hash: %w", err)
+	}
+	p := h.params
+	key := argon2.IDKey(unknowable, salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
+	// Round-trip through the strict parser: proves that hashes made with
+	// these params are accepted by Verify under these limits.
+	h.dummy, err = parseArgon2id(encodeArgon2id(p, salt, key), h.limits.maxMemory)
+	if err != nil {
+		return nil, fmt.Errorf("password: dummy hash does not parse: %w", err)
+	}
+	return h, nil
+}
+
+// Params returns the parameters new hashes are made with.
+func (h *Hasher) Params() Params { return h.params }
+
+// Hash returns a PHC string for password with a fresh random salt:
+// $argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>, salt and key in unpadded
+// standard base64. Errors are ErrBusy, the context's error while waiting,
+// or a failing system random source; the password never appears in them.
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	salt, err := h.newSalt()
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	p := h.params
+	var key []byte
+	err = h.run(ctx, func() {
+		key = argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
+	})
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return encodeArgon2id(p, salt, key), nil
+}
+
+// Verify reports whether password matches encoded, a hash in any supported
+// format (argon2id PHC, bcrypt $2a$/$2b$/$2y$, legacy hmac-sha256), compared
+// in constant time. needsRehash is true when ok and encoded is not argon2id
+// with exactly the Hasher's Params: the caller should then store a fresh
+// Hash of the password, which upgrades bcrypt and legacy hashes at the
+// next login (P1, U2).
+//
+// A wrong password is ok == false with a nil error. An error means the
+// check did not happen: ErrBusy, the context's error while waiting, or a
+// stored hash that is unusable (ErrUnknownFormat, ErrMalformedHash,
+// ErrUnsupportedParams); parse errors return at once, without hashing.
+//
+// Legacy HMAC hashes cost microseconds to check, so Verify also recomputes
+// the dummy hash for them: a login to an imported legacy account then takes
+// as long as one to an unknown account.
+func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, needsRehash bool, err error) {
+	stored, err := parseHash(encoded, h.limits)
+	if err != nil {
+		return false, false, fmt.Errorf("verify password: %w", err)
+	}
+	_, legacy := stored.(*legacyHash)
+	err = h.run(ctx, func() {
+		ok = stored.matches(password)
+		if legacy {
+			h.dummy.matches(password)
+		}
+	})
+	if err != nil {
+		return false, false, fmt.Errorf("verify password: %w", err)
+	}
+	if !ok {
+		return false, false, nil
+	}
+	return true, !stored.current(h.params), nil
+}
+
+// VerifyDummy spends what a Verify of a current argon2id hash spends, in
+// the same pool, and matches nothing. Call it for unknown, locked or
+// suspended users so that every failed login takes equal time (L6-L8). It
+// returns only the pool's errors (ErrBusy, the context's error), which the
+// caller must treat like a Verify error.
+func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
+	err := h.run(ctx, func() { h.dummy.matches(password) })
+	if err != nil {
+		return fmt.Errorf("verify password: %w", err)
+	}
+	return nil
+}
+
+// Stats returns how many hashes are running and how many callers wait for
+// a worker, for metrics. The two are read separately, not as one snapshot.
+func (h *Hasher) Stats() (running, waiting int) {
+	return len(h.slots), int(h.waiting.Load())
+}
+
+// run executes work in a worker slot. It takes a free slot at once if there
+// is one; otherwise it joins the queue if fewer than h.queue callers are
+// waiting, and returns ErrBusy if not. While queued it honours ctx. The Go
+// runtime serves blocked channel senders in FIFO order and hands a freed
+// slot straight to the longest waiter, so newcomers do not overtake the
+// queue.
+func (h *Hasher) run(ctx context.Context, work func()) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case h.slots <- struct{}{}:
+	default:
+		if err := h.enqueue(); err != nil {
+			return err
+		}
+		select {
+		case h.slots <- struct{}{}:
+			h.waiting.Add(-1)
+		case <-ctx.Done():
+			h.waiting.Add(-1)
+			return ctx.Err()
+		}
+	}
+	defer func() { <-h.slots }()
+	if h.beforeWork != nil {
+		h.beforeWork()
+	}
+	work()
+	return nil
+}
+
+// enqueue counts the caller as waiting, or returns ErrBusy when the queue
+// is full. The compare-and-swap keeps the count from ever exceeding the
+// limit, even momentarily, so Stats never reports more than Queue waiters.
+func (h *Hasher) enqueue() error {
+	for {
+		n := h.waiting.Load()
+		if n >= h.queue {
+			return ErrBusy
+		}
+		if h.waiting.CompareAndSwap(n, n+1) {
+			return nil
+		}
+	}
+}
+
+func (h *Hasher) newSalt() ([]byte, error) {
+	salt := make([]byte, h.params.SaltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, err
+	}
+	return salt, nil
+}

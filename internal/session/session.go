@@ -1,0 +1,447 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/secret"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+)
+
+// Errors.
+var (
+	// ErrInvalid: no such session, or not active, expired, or its user is
+	// suspended. The caller answers 401 and says nothing more (S12).
+	ErrInvalid = errors.New("session invalid")
+	// ErrReused: a spent refresh token came back; the session is revoked.
+	ErrReused = errors.New("refresh token reused; session revoked")
+	// ErrNotFound: no active session with that id belongs to the user.
+	ErrNotFound = store.ErrNotFound
+)
+
+// Store is the persistence sessions need.
+type Store interface {
+	CreateSession(ctx context.Context, s *store.Session, rt *store.RefreshToken, ev *store.AuditEvent) error
+	GetSessionByTokenHash(ctx context.Context, tokenHash string) (store.Session, store.User, error)
+	GetSession(ctx context.Context, id string) (store.Session, store.User, error)
+	TouchSession(ctx context.Context, id string, lastSeen, idleExpires time.Time) error
+	ListActiveSessions(ctx context.Context, userID string, now time.Time) ([]store.Session, error)
+	EndSession(ctx context.Context, id, status string, now time.Time, ev *store.AuditEvent) error
+	RevokeUserSessions(ctx context.Context, userID, exceptID string, now time.Time, ev *store.AuditEvent) ([]string, error)
+	RotateRefreshToken(ctx context.Context, oldHash string, next *store.RefreshToken, now time.Time) (store.Session, store.User, error)
+	ExpireSessions(ctx context.Context, now, purgeBefore time.Time, limit int) (int, error)
+	AppendAudit(ctx context.Context, ev *store.AuditEvent) error
+}
+
+// Options configure lifetimes and caching.
+type Options struct {
+	Lifetime    time.Duration // absolute (S10), default 24h
+	IdleTimeout time.Duration // sliding (S11), default 2h
+	RefreshTTL  time.Duration // J10, default 30 days (capped by the session)
+	// CacheTTL bounds how long a cached check is trusted without reading
+	// the store again (changes made by other processes). Default 30s.
+	CacheTTL time.Duration
+	// TouchEvery throttles last_seen_at writes. Default 1 minute.
+	TouchEvery time.Duration
+	// Retain is how long ended sessions are kept before the janitor
+	// deletes them. Default 30 days.
+	Retain time.Duration
+	Now    func() time.Time
+	Log    *slog.Logger
+	// OnRevoke is told of every session this process ends (fan-out to
+	// other replicas plugs in here).
+	OnRevoke func(sessionIDs []string)
+}
+
+// Service implements sessions.
+type Service struct {
+	st Store
+	o  Options
+	c  *cache
+}
+
+// New builds the service.
+func New(st Store, o Options) *Service {
+	if o.Lifetime <= 0 {
+		o.Lifetime = 24 * time.Hour
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 2 * time.Hour
+	}
+	if o.RefreshTTL <= 0 {
+		o.RefreshTTL = 30 * 24 * time.Hour
+	}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = 30 * time.Second
+	}
+	if o.TouchEvery <= 0 {
+		o.TouchEvery = time.Minute
+	}
+	if o.Retain <= 0 {
+		o.Retain = 30 * 24 * time.Hour
+	}
+	if o.Now == nil {
+		o.Now = func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.OnRevoke == nil {
+		o.OnRevoke = func([]string) {}
+	}
+	return &Service{st: st, o: o, c: newCache(100_000)}
+}
+
+// Principal is an authenticated session with its user.
+type Principal struct {
+	Session store.Session
+	User    store.User
+}
+
+// Issued is a new session with its secrets, shown to the client once.
+type Issued struct {
+	Principal
+	Token   secret.Secret
+	Refresh secret.Secret
+}
+
+// Create starts a new session for u with fresh tokens (S1, S17: any token
+// the request carried is ignored). The login audit event is written with it.
+func (s *Service) Create(ctx context.Context, u store.User, amr []string) (Issued, error) {
+	meta := audit.MetaFrom(ctx)
+	now := s.o.Now()
+	tok, err := secret.NewToken(secret.TokenBytes)
+	if err != nil {
+		return Issued{}, err
+	}
+	ref, err := secret.NewToken(secret.TokenBytes)
+	if err != nil {
+		return Issued{}, err
+	}
+	sess := store.Session{
+		UserID: u.ID, TokenHash: secret.Digest(tok.Reveal()), Status: store.SessionActive,
+		IPAddress: meta.IP, UserAgent: meta.UserAgent, AMR: amr,
+		CreatedAt: now, UpdatedAt: now, LastSeenAt: now,
+		ExpiresAt: now.Add(s.o.Lifetime), IdleExpiresAt: minTime(now.Add(s.o.IdleTimeout), now.Add(s.o.Lifetime)),
+	}
+	rt := &store.RefreshToken{TokenHash: secret.Digest(ref.Reveal()), CreatedAt: now, ExpiresAt: minTime(now.Add(s.o.RefreshTTL), sess.ExpiresAt)}
+	meta.ActorID = u.ID
+	ev := meta.Event(audit.LoginSucceeded, audit.Success, u.ID, map[string]any{"amr": amr})
+	if err := s.st.CreateSession(ctx, &sess, rt, ev); err != nil {
+		return Issued{}, fmt.Errorf("create session: %w", err)
+	}
+	p := Principal{Session: sess, User: u}
+	s.c.put(&entry{p: p, hash: sess.TokenHash, loaded: now})
+	return Issued{Principal: p, Token: tok, Refresh: ref}, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// valid reports whether the session may be used now.
+func valid(p Principal, now time.Time) bool {
+	return p.Session.Status == store.SessionActive && now.Before(p.Session.ExpiresAt) &&
+		now.Before(p.Session.IdleExpiresAt) && p.User.Status == store.UserActive
+}
+
+// Authenticate checks an opaque session token (cookie or bearer).
+func (s *Service) Authenticate(ctx context.Context, token string) (Principal, error) {
+	if len(token) != 43 { // base64url of 32 bytes
+		return Principal{}, ErrInvalid
+	}
+	hash := secret.Digest(token)
+	now := s.o.Now()
+	e := s.c.byHash(hash)
+	if e == nil || now.Sub(e.loaded) > s.o.CacheTTL {
+		sess, u, err := s.st.GetSessionByTokenHash(ctx, hash)
+		if errors.Is(err, store.ErrNotFound) {
+			s.c.removeHash(hash)
+			return Principal{}, ErrInvalid
+		}
+		if err != nil {
+			return Principal{}, fmt.Errorf("check session: %w", err) // fail closed (S13)
+		}
+		e = &entry{p: Principal{Session: sess, User: u}, hash: hash, loaded: now}
+		s.c.put(e)
+	}
+	return s.use(ctx, e, now)
+}
+
+// ByID checks the session named by an access token's sid claim (J16).
+func (s *Service) ByID(ctx context.Context, id string) (Principal, error) {
+	now := s.o.Now()
+	e := s.c.byID(id)
+	if e == nil || now.Sub(e.loaded) > s.o.CacheTTL {
+		sess, u, err := s.st.GetSession(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return Principal{}, ErrInvalid
+		}
+		if err != nil {
+			return Principal{}, fmt.Errorf("check session: %w", err)
+		}
+		e = &entry{p: Principal{Session: sess, User: u}, hash: sess.TokenHash, loaded: now}
+		s.c.put(e)
+	}
+	return s.use(ctx, e, now)
+}
+
+// use validates a cached session and slides its idle expiry, writing
+// last_seen_at at most once per TouchEvery.
+func (s *Service) use(ctx context.Context, e *entry, now time.Time) (Principal, error) {
+	if !valid(e.p, now) {
+		return Principal{}, ErrInvalid
+	}
+	if now.Sub(e.p.Session.LastSeenAt) < s.o.TouchEvery {
+		return e.p, nil
+	}
+	p := e.p
+	p.Session.LastSeenAt = now
+	p.Session.IdleExpiresAt = minTime(now.Add(s.o.IdleTimeout), p.Session.ExpiresAt)
+	if err := s.st.TouchSession(ctx, p.Session.ID, now, p.Session.IdleExpiresAt); err != nil {
+		// The check itself succeeded; a failed touch only delays sliding.
+		s.o.Log.WarnContext(ctx, "touch session", "err", err)
+		return e.p, nil
+	}
+	s.c.put(&entry{p: p, hash: e.hash, loaded: e.loaded})
+	if meta := audit.MetaFrom(ctx); meta.IP != "" && meta.IP != p.Session.IPAddress {
+		// S18: a changed IP is a signal, not a logout.
+		ev := meta.Event(audit.SessionIPChanged, audit.Success, p.User.ID, map[string]any{"session_id": p.Session.ID, "from": p.Session.IPAddress, "to": meta.IP})
+		if err := s.st.AppendAudit(ctx, ev); err != nil {
+			s.o.Log.WarnContext(ctx, "audit ip change", "err", err)
+		}
+	}
+	return p, nil
+}
+
+// Refresh spends a refresh token and returns the session with its user as
+// stored now (J17: roles and status re-read) and the next refresh token.
+func (s *Service) Refresh(ctx context.Context, refresh string) (Principal, secret.Secret, error) {
+	if len(refresh) != 43 {
+		return Principal{}, "", ErrInvalid
+	}
+	now := s.o.Now()
+	next, err := secret.NewToken(secret.TokenBytes)
+	if err != nil {
+		return Principal{}, "", err
+	}
+	rt := &store.RefreshToken{TokenHash: secret.Digest(next.Reveal()), CreatedAt: now}
+	// The next token lives as long as the configured TTL allows, capped by
+	// the session's absolute expiry below.
+	rt.ExpiresAt = now.Add(s.o.RefreshTTL)
+	sess, u, err := s.st.RotateRefreshToken(ctx, secret.Digest(refresh), rt, now)
+	switch {
+	case errors.Is(err, store.ErrRefreshReused):
+		s.c.removeID(sess.ID)
+		s.o.OnRevoke([]string{sess.ID})
+		s.o.Log.WarnContext(ctx, "refresh token reuse: session revoked", "session_id", sess.ID, "user_id", sess.UserID)
+		return Principal{}, "", ErrReused
+	case errors.Is(err, store.ErrNotFound):
+		return Principal{}, "", ErrInvalid
+	case err != nil:
+		return Principal{}, "", fmt.Errorf("refresh: %w", err)
+	}
+	p := Principal{Session: sess, User: u}
+	s.c.put(&entry{p: p, hash: sess.TokenHash, loaded: now})
+	ev := audit.MetaFrom(ctx).Event(audit.TokenRefreshed, audit.Success, u.ID, map[string]any{"session_id": sess.ID})
+	ev.ActorID = u.ID
+	if err := s.st.AppendAudit(ctx, ev); err != nil {
+		s.o.Log.WarnContext(ctx, "audit refresh", "err", err)
+	}
+	return p, next, nil
+}
+
+// Logout ends the session as logged_out (S14, J15).
+func (s *Service) Logout(ctx context.Context, p Principal) error {
+	ev := audit.MetaFrom(ctx).Event(audit.Logout, audit.Success, p.User.ID, map[string]any{"session_id": p.Session.ID})
+	err := s.st.EndSession(ctx, p.Session.ID, store.SessionLoggedOut, s.o.Now(), ev)
+	s.ended([]string{p.Session.ID})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("logout: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) ended(ids []string) {
+	for _, id := range ids {
+		s.c.removeID(id)
+	}
+	if len(ids) > 0 {
+		s.o.OnRevoke(ids)
+	}
+}
+
+// List returns the user's active sessions.
+func (s *Service) List(ctx context.Context, userID string) ([]store.Session, error) {
+	ss, err := s.st.ListActiveSessions(ctx, userID, s.o.Now())
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	return ss, nil
+}
+
+// Revoke ends one session of the user. ErrNotFound when the id is not an
+// active session of that user (no probing of other users' ids).
+func (s *Service) Revoke(ctx context.Context, userID, sessionID string) error {
+	sess, _, err := s.st.GetSession(ctx, sessionID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (sess.UserID != userID || sess.Status != store.SessionActive)) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	ev := audit.MetaFrom(ctx).Event(audit.SessionRevoked, audit.Success, userID, map[string]any{"session_id": sessionID})
+	err = s.st.EndSession(ctx, sessionID, store.SessionRevoked, s.o.Now(), ev)
+	s.ended([]string{sessionID})
+	if err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	return nil
+}
+
+// RevokeAll ends every session of the user except exceptID (may be "").
+func (s *Service) RevokeAll(ctx context.Context, userID, exceptID string) (int, error) {
+	ev := audit.MetaFrom(ctx).Event(audit.SessionsRevoked, audit.Success, userID, nil)
+	ids, err := s.st.RevokeUserSessions(ctx, userID, exceptID, s.o.Now(), ev)
+	if err != nil {
+		return 0, fmt.Errorf("revoke sessions: %w", err)
+	}
+	s.ended(ids)
+	return len(ids), nil
+}
+
+// InvalidateUser drops every cached session of the user, so the next check
+// reads status and roles from the store (S16, S19).
+func (s *Service) InvalidateUser(userID string) {
+	s.c.removeUser(userID)
+}
+
+// InvalidateSessions drops cached entries (told by another replica).
+func (s *Service) InvalidateSessions(ids []string) {
+	for _, id := range ids {
+		s.c.removeID(id)
+	}
+}
+
+// Sweep runs one janitor pass (S21, X8).
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	now := s.o.Now()
+	return s.st.ExpireSessions(ctx, now, now.Add(-s.o.Retain), 500)
+}
+
+// RunJanitor sweeps every interval until ctx ends.
+func (s *Service) RunJanitor(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.Sweep(ctx); err != nil {
+				s.o.Log.WarnContext(ctx, "session janitor", "err", err)
+			} else if n > 0 {
+				s.o.Log.DebugContext(ctx, "session janitor", "rows", n)
+			}
+		}
+	}
+}
+
+// entry is an immutable cached check result.
+type entry struct {
+	p      Principal
+	hash   string
+	loaded time.Time
+}
+
+// cache indexes entries by token hash, session id and user id.
+type cache struct {
+	mu     sync.RWMutex
+	max    int
+	hashes map[string]*entry
+	ids    map[string]*entry
+	users  map[string]map[string]struct{}
+}
+
+func newCache(max int) *cache {
+	return &cache{max: max, hashes: map[string]*entry{}, ids: map[string]*entry{}, users: map[string]map[string]struct{}{}}
+}
+
+func (c *cache) byHash(h string) *entry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.hashes[h]
+}
+
+func (c *cache) byID(id string) *entry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.ids[id]
+}
+
+func (c *cache) put(e *entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.ids) >= c.max {
+		c.hashes, c.ids, c.users = map[string]*entry{}, map[string]*entry{}, map[string]map[string]struct{}{}
+	}
+	id, uid := e.p.Session.ID, e.p.User.ID
+	c.ids[id] = e
+	if e.hash != "" {
+		c.hashes[e.hash] = e
+	}
+	if c.users[uid] == nil {
+		c.users[uid] = map[string]struct{}{}
+	}
+	c.users[uid][id] = struct{}{}
+}
+
+func (c *cache) removeLocked(id string) {
+	e := c.ids[id]
+	if e == nil {
+		return
+	}
+	delete(c.ids, id)
+	delete(c.hashes, e.hash)
+	if set := c.users[e.p.User.ID]; set != nil {
+		delete(set, id)
+		if len(set) == 0 {
+			delete(c.users, e.p.User.ID)
+		}
+	}
+}
+
+func (c *cache) removeID(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.removeLocked(id)
+}
+
+func (c *cache) removeHash(h string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.hashes[h]; e != nil {
+		c.removeLocked(e.p.Session.ID)
+	}
+}
+
+func (c *cache) removeUser(uid string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ids []string
+	for id := range c.users[uid] {
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		c.removeLocked(id)
+	}
+	return ids
+}

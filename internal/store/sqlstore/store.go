@@ -1,0 +1,553 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/google/uuid"
+)
+
+// Store implements store.Store over database/sql.
+type Store struct {
+	w   *sql.DB // writes (on SQLite: one connection, BEGIN IMMEDIATE)
+	r   *sql.DB // reads (may be the same pool)
+	d   *Dialect
+	now func() time.Time
+
+	qSessionByHash *sql.Stmt
+	qSessionByID   *sql.Stmt
+	closers        []func()
+}
+
+// OnClose registers f to run after the pools are closed (the pgx pool).
+func (s *Store) OnClose(f func()) { s.closers = append(s.closers, f) }
+
+var _ store.Store = (*Store)(nil)
+
+// New wraps open database handles. w and r may be the same *sql.DB.
+func New(w, r *sql.DB, d *Dialect) (*Store, error) {
+	s := &Store{w: w, r: r, d: d, now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+	return s, nil
+}
+
+// prepare readies the hot-path statements; called after Migrate because
+// the tables must exist.
+func (s *Store) prepare(ctx context.Context) error {
+	if s.qSessionByHash != nil {
+		return nil
+	}
+	var err error
+	if s.qSessionByHash, err = s.r.PrepareContext(ctx, s.sessionUserQuery(` WHERE s.token_hash = ?`)); err != nil {
+		return s.wrap("prepare session by hash", err)
+	}
+	if s.qSessionByID, err = s.r.PrepareContext(ctx, s.sessionUserQuery(` WHERE s.id = ?`)); err != nil {
+		return s.wrap("prepare session by id", err)
+	}
+	return nil
+}
+
+// Ping checks both pools.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return s.wrap("ping", err)
+	}
+	if s.r != s.w {
+		if err := s.r.PingContext(ctx); err != nil {
+			return s.wrap("ping", err)
+		}
+	}
+	var one int
+	if err := s.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return s.wrap("ping", err)
+	}
+	return nil
+}
+
+// Close closes the pools.
+func (s *Store) Close() error {
+	for _, st := range []*sql.Stmt{s.qSessionByHash, s.qSessionByID} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	err := s.w.Close()
+	if s.r != s.w {
+		err = errors.Join(err, s.r.Close())
+	}
+	for _, f := range s.closers {
+		f()
+	}
+	return err
+}
+
+// wrap adds context and maps driver errors to the store sentinels.
+func (s *Store) wrap(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrRefreshReused), errors.Is(err, store.ErrUnavailable):
+		return fmt.Errorf("%s: %w", op, err)
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: %w", op, err)
+	case s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err):
+		return fmt.Errorf("%s: %w", op, store.ErrConflict)
+	case s.d.IsUnavailable != nil && s.d.IsUnavailable(err):
+		return fmt.Errorf("%s: %w: %v", op, store.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// tx runs fn in one write transaction; fn's error rolls back.
+func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	return tx.ExecContext(ctx, s.d.rebind(q), args...)
+}
+
+func newID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+// insertAudit writes ev inside tx (R6: the audit row commits with the change).
+func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, ev *store.AuditEvent) error {
+	if ev == nil {
+		return nil
+	}
+	if ev.ID == "" {
+		ev.ID = newID()
+	}
+	if ev.CreatedAt.IsZero() {
+		ev.CreatedAt = s.now()
+	}
+	details, err := jsonText(ev.Details)
+	if err != nil {
+		return err
+	}
+	_, err = s.exec(ctx, tx, `INSERT INTO audit_events (id, created_at, type, actor_id, user_id, result, ip_address, user_agent, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.ID, s.d.t(ev.CreatedAt), ev.Type, ev.ActorID, ev.UserID, ev.Result, ev.IPAddress, ev.UserAgent, details)
+	if err != nil {
+		return fmt.Errorf("insert audit event: %w", err)
+	}
+	return nil
+}
+
+// AppendAudit writes one audit event on its own.
+func (s *Store) AppendAudit(ctx context.Context, ev *store.AuditEvent) error {
+	return s.wrap("append audit", s.tx(ctx, func(tx *sql.Tx) error { return s.insertAudit(ctx, tx, ev) }))
+}
+
+// ---- users ----
+
+const userColumns = `u.id, u.email, u.email_normalized, u.username, u.name, u.first_name, u.last_name, u.password_hash,
+ u.email_verified, u.email_verified_at, u.status, u.failed_login_attempts, u.locked_until, u.last_login_at,
+ u.last_login_ip, u.attributes, u.created_at, u.updated_at`
+
+func (s *Store) userSelect() string {
+	return `SELECT ` + userColumns + `, ` + s.rolesOf() + ` AS roles FROM users u`
+}
+
+// rolesOf is a correlated subquery aggregating the roles of users row u.
+func (s *Store) rolesOf() string {
+	return `(SELECT ` + s.d.AggRoles + ` FROM user_roles WHERE user_id = u.id)`
+}
+
+func userDest(u *store.User) []any {
+	return []any{&u.ID, &u.Email, &u.EmailNormalized, usernameScan{&u.Username}, &u.Name, &u.FirstName, &u.LastName, &u.PasswordHash,
+		&u.EmailVerified, nullTimeScan{&u.EmailVerifiedAt}, &u.Status, &u.FailedLoginAttempts, nullTimeScan{&u.LockedUntil}, nullTimeScan{&u.LastLoginAt},
+		&u.LastLoginIP, jsonMap{&u.Attributes}, timeScan{&u.CreatedAt}, timeScan{&u.UpdatedAt}}
+}
+
+type usernameScan struct{ dst **string }
+
+func (s usernameScan) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*s.dst = nil
+	case string:
+		*s.dst = &v
+	case []byte:
+		str := string(v)
+		*s.dst = &str
+	default:
+		return fmt.Errorf("sqlstore: cannot scan %T into username", src)
+	}
+	return nil
+}
+
+func (s *Store) scanUser(row interface{ Scan(...any) error }) (store.User, error) {
+	var u store.User
+	dest := append(userDest(&u), listScan{&u.Roles})
+	if err := row.Scan(dest...); err != nil {
+		return store.User{}, err
+	}
+	sort.Strings(u.Roles)
+	return u, nil
+}
+
+// CreateUser inserts the user, its roles and the audit event atomically.
+func (s *Store) CreateUser(ctx context.Context, u *store.User, roles []string, ev *store.AuditEvent) error {
+	if u.ID == "" {
+		u.ID = newID()
+	}
+	now := s.now()
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = now
+	}
+	u.CreatedAt = u.CreatedAt.UTC().Truncate(time.Microsecond) // what the database keeps
+	u.UpdatedAt = u.CreatedAt
+	if u.Status == "" {
+		u.Status = store.UserActive
+	}
+	attrs, err := jsonText(u.Attributes)
+	if err != nil {
+		return err
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := s.exec(ctx, tx, `INSERT INTO users (id, email, email_normalized, username, name, first_name, last_name, password_hash,
+ email_verified, email_verified_at, status, failed_login_attempts, locked_until, last_login_at, last_login_ip, attributes, created_at, updated_at)
+ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, u.Email, u.EmailNormalized, nullString{u.Username}, u.Name, u.FirstName, u.LastName, u.PasswordHash,
+			u.EmailVerified, s.d.nt(u.EmailVerifiedAt), u.Status, u.FailedLoginAttempts, s.d.nt(u.LockedUntil), s.d.nt(u.LastLoginAt),
+			u.LastLoginIP, attrs, s.d.t(u.CreatedAt), s.d.t(u.UpdatedAt))
+		if err != nil {
+			return err
+		}
+		if err := s.insertRoles(ctx, tx, u.ID, roles); err != nil {
+			return err
+		}
+		if ev != nil && ev.UserID == "" {
+			ev.UserID = u.ID
+		}
+		return s.insertAudit(ctx, tx, ev)
+	})
+	if err != nil {
+		return s.wrap("create user", err)
+	}
+	u.Roles = sortedUnique(roles)
+	return nil
+}
+
+func sortedUnique(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := append([]string(nil), in...)
+	sort.Strings(out)
+	j := 0
+	for i, v := range out {
+		if i == 0 || v != out[j-1] {
+			out[j] = v
+			j++
+		}
+	}
+	return out[:j]
+}
+
+func (s *Store) insertRoles(ctx context.Context, tx *sql.Tx, userID string, roles []string) error {
+	for _, r := range sortedUnique(roles) {
+		var n int
+		if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT count(*) FROM roles WHERE name = ?`), r).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("role %q: %w", r, store.ErrNotFound)
+		}
+		if _, err := s.exec(ctx, tx, `INSERT INTO user_roles (user_id, role) VALUES (?, ?)`, userID, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetUser returns the user with its roles.
+func (s *Store) GetUser(ctx context.Context, id string) (store.User, error) {
+	if !validUUID(id) {
+		return store.User{}, fmt.Errorf("get user: %w", store.ErrNotFound)
+	}
+	u, err := s.scanUser(s.r.QueryRowContext(ctx, s.d.rebind(s.userSelect()+` WHERE u.id = ?`), id))
+	return u, s.wrap("get user", err)
+}
+
+// GetUserByEmail looks up by the normalised email.
+func (s *Store) GetUserByEmail(ctx context.Context, emailNormalized string) (store.User, error) {
+	u, err := s.scanUser(s.r.QueryRowContext(ctx, s.d.rebind(s.userSelect()+` WHERE u.email_normalized = ?`), emailNormalized))
+	return u, s.wrap("get user by email", err)
+}
+
+func validUUID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil && len(id) == 36
+}
+
+// escapeLike escapes LIKE wildcards so a search is a plain substring match.
+func escapeLike(q string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(q)
+}
+
+// ListUsers returns one page ordered by id.
+func (s *Store) ListUsers(ctx context.Context, q store.UserQuery) ([]store.User, error) {
+	where := []string{}
+	args := []any{}
+	if q.Query != "" {
+		pat := "%" + escapeLike(strings.ToLower(q.Query)) + "%"
+		where = append(where, `(u.email_normalized LIKE ? ESCAPE '\' OR lower(u.name) LIKE ? ESCAPE '\' OR lower(u.first_name || ' ' || u.last_name) LIKE ? ESCAPE '\')`)
+		args = append(args, pat, pat, pat)
+	}
+	if q.After != "" {
+		if !validUUID(q.After) {
+			return nil, fmt.Errorf("list users: bad cursor: %w", store.ErrNotFound)
+		}
+		where = append(where, `u.id > ?`)
+		args = append(args, q.After)
+	}
+	query := s.userSelect()
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	query += fmt.Sprintf(` ORDER BY u.id LIMIT %d`, limit)
+	rows, err := s.r.QueryContext(ctx, s.d.rebind(query), args...)
+	if err != nil {
+		return nil, s.wrap("list users", err)
+	}
+	defer rows.Close()
+	var out []store.User
+	for rows.Next() {
+		u, err := s.scanUser(rows)
+		if err != nil {
+			return nil, s.wrap("list users", err)
+		}
+		out = append(out, u)
+	}
+	return out, s.wrap("list users", rows.Err())
+}
+
+// UpdateUser applies a patch.
+func (s *Store) UpdateUser(ctx context.Context, id string, p store.UserPatch, now time.Time, ev *store.AuditEvent) (store.User, error) {
+	if !validUUID(id) {
+		return store.User{}, fmt.Errorf("update user: %w", store.ErrNotFound)
+	}
+	sets := []string{"updated_at = ?"}
+	args := []any{s.d.t(now)}
+	add := func(col string, v any) {
+		sets = append(sets, col+" = ?")
+		args = append(args, v)
+	}
+	if p.Name != nil {
+		add("name", *p.Name)
+	}
+	if p.FirstName != nil {
+		add("first_name", *p.FirstName)
+	}
+	if p.LastName != nil {
+		add("last_name", *p.LastName)
+	}
+	if p.Email != nil {
+		add("email", *p.Email)
+		norm := strings.ToLower(strings.TrimSpace(*p.Email))
+		if p.EmailNorm != nil {
+			norm = *p.EmailNorm
+		}
+		add("email_normalized", norm)
+	}
+	if p.Attributes != nil {
+		a, err := jsonText(p.Attributes)
+		if err != nil {
+			return store.User{}, err
+		}
+		add("attributes", a)
+	}
+	args = append(args, id)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := s.exec(ctx, tx, `UPDATE users SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		return s.insertAudit(ctx, tx, ev)
+	})
+	if err != nil {
+		return store.User{}, s.wrap("update user", err)
+	}
+	return s.GetUser(ctx, id)
+}
+
+// DeleteUser removes the user; sessions, refresh tokens and roles cascade.
+func (s *Store) DeleteUser(ctx context.Context, id string, ev *store.AuditEvent) error {
+	if !validUUID(id) {
+		return fmt.Errorf("delete user: %w", store.ErrNotFound)
+	}
+	return s.wrap("delete user", s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := s.exec(ctx, tx, `DELETE FROM users WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		return s.insertAudit(ctx, tx, ev)
+	}))
+}
+
+// SetUserStatus changes status; suspension ends every session at once (S16).
+func (s *Store) SetUserStatus(ctx context.Context, id, status string, now time.Time, ev *store.AuditEvent) error {
+	if !validUUID(id) {
+		return fmt.Errorf("set user status: %w", store.ErrNotFound)
+	}
+	return s.wrap("set user status", s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := s.exec(ctx, tx, `UPDATE users SET status = ?, updated_at = ? WHERE id = ?`, status, s.d.t(now), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		if status == store.UserSuspended {
+			if _, err := s.revokeUserSessions(ctx, tx, id, "", now); err != nil {
+				return err
+			}
+		}
+		return s.insertAudit(ctx, tx, ev)
+	}))
+}
+
+// RecordLoginFailure increments the counter in one statement.
+func (s *Store) RecordLoginFailure(ctx context.Context, id string, threshold int, lockFor time.Duration, now time.Time) (store.LoginFailure, error) {
+	var out store.LoginFailure
+	lockUntil := now.Add(lockFor)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var prevLock *time.Time
+		row := tx.QueryRowContext(ctx, s.d.rebind(`UPDATE users SET failed_login_attempts = failed_login_attempts + 1,
+ locked_until = CASE WHEN failed_login_attempts + 1 >= ? THEN ? ELSE locked_until END, updated_at = ?
+ WHERE id = ? RETURNING failed_login_attempts, locked_until`), threshold, s.d.t(lockUntil), s.d.t(now), id)
+		if err := row.Scan(&out.Attempts, nullTimeScan{&prevLock}); err != nil {
+			return err
+		}
+		if out.Attempts >= threshold && prevLock != nil {
+			out.LockedUntil = prevLock
+		}
+		return nil
+	})
+	return out, s.wrap("record login failure", err)
+}
+
+// RecordLoginSuccess resets the failure state and records the login (L14).
+func (s *Store) RecordLoginSuccess(ctx context.Context, id, ip, newHash string, now time.Time) error {
+	q := `UPDATE users SET failed_login_attempts = 0, locked_until = NULL, last_login_at = ?, last_login_ip = ?, updated_at = ?`
+	args := []any{s.d.t(now), ip, s.d.t(now)}
+	if newHash != "" {
+		q += `, password_hash = ?`
+		args = append(args, newHash)
+	}
+	q += ` WHERE id = ?`
+	args = append(args, id)
+	return s.wrap("record login success", s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := s.exec(ctx, tx, q, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		return nil
+	}))
+}
+
+// UnlockUser clears the lockout.
+func (s *Store) UnlockUser(ctx context.Context, id string, now time.Time, ev *store.AuditEvent) error {
+	if !validUUID(id) {
+		return fmt.Errorf("unlock user: %w", store.ErrNotFound)
+	}
+	return s.wrap("unlock user", s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := s.exec(ctx, tx, `UPDATE users SET failed_login_attempts = 0, locked_until = NULL, updated_at = ? WHERE id = ?`, s.d.t(now), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		return s.insertAudit(ctx, tx, ev)
+	}))
+}
+
+// SetPassword replaces the hash and revokes the other sessions (P7).
+func (s *Store) SetPassword(ctx context.Context, id, hash, keepSessionID string, now time.Time, ev *store.AuditEvent) error {
+	if !validUUID(id) {
+		return fmt.Errorf("set password: %w", store.ErrNotFound)
+	}
+	return s.wrap("set password", s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := s.exec(ctx, tx, `UPDATE users SET password_hash = ?, failed_login_attempts = 0, locked_until = NULL, updated_at = ? WHERE id = ?`, hash, s.d.t(now), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		if _, err := s.revokeUserSessions(ctx, tx, id, keepSessionID, now); err != nil {
+			return err
+		}
+		return s.insertAudit(ctx, tx, ev)
+	}))
+}
+
+// SetUserRoles replaces the user's roles.
+func (s *Store) SetUserRoles(ctx context.Context, id string, roles []string, now time.Time, ev *store.AuditEvent) error {
+	if !validUUID(id) {
+		return fmt.Errorf("set user roles: %w", store.ErrNotFound)
+	}
+	return s.wrap("set user roles", s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := s.exec(ctx, tx, `UPDATE users SET updated_at = ? WHERE id = ?`, s.d.t(now), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		if _, err := s.exec(ctx, tx, `DELETE FROM user_roles WHERE user_id = ?`, id); err != nil {
+			return err
+		}
+		if err := s.insertRoles(ctx, tx, id, roles); err != nil {
+			return err
+		}
+		return s.insertAudit(ctx, tx, ev)
+	}))
+}
+
+// CountUsersWithRole counts active users holding role.
+func (s *Store) CountUsersWithRole(ctx context.Context, role string) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, s.d.rebind(`SELECT count(*) FROM user_roles ur JOIN users u ON u.id = ur.user_id WHERE ur.role = ? AND u.status = 'active'`), role).Scan(&n)
+	return n, s.wrap("count users with role", err)
+}
+
+// Open migrates the schema and prepares the hot-path statements.
+func (s *Store) Open(ctx context.Context) error {
+	if err := s.Migrate(ctx); err != nil {
+		return err
+	}
+	return s.prepare(ctx)
+}

@@ -1,0 +1,229 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every implementation returns (wrapped) so domain services can tell
+// outcomes apart without knowing the database.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+	// ErrRefreshReused means a refresh token that was already spent was
+	// presented again. The implementation has revoked the whole session
+	// (the token family) in the same transaction before returning it.
+	ErrRefreshReused = errors.New("refresh token reused")
+	// ErrUnavailable wraps failures to reach the database at all.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// User statuses.
+const (
+	UserActive    = "active"
+	UserSuspended = "suspended"
+)
+
+// Session statuses (S5).
+const (
+	SessionActive    = "active"
+	SessionLoggedOut = "logged_out"
+	SessionRevoked   = "revoked"
+	SessionExpired   = "expired"
+)
+
+// User is one account. Email is kept as the user typed it (trimmed);
+// EmailNormalized (lowercase) carries the unique index (U1).
+type User struct {
+	ID                  string
+	Email               string
+	EmailNormalized     string
+	Username            *string
+	Name                string
+	FirstName           string
+	LastName            string
+	PasswordHash        string
+	EmailVerified       bool
+	EmailVerifiedAt     *time.Time
+	Status              string
+	FailedLoginAttempts int
+	LockedUntil         *time.Time
+	LastLoginAt         *time.Time
+	LastLoginIP         string
+	Attributes          map[string]any
+	Roles               []string
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+}
+
+// Session is one login on one device (S4). Only the SHA-256 of the token is
+// stored (S2).
+type Session struct {
+	ID            string
+	UserID        string
+	TokenHash     string
+	Status        string
+	IPAddress     string
+	UserAgent     string
+	AMR           []string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	LastSeenAt    time.Time
+	ExpiresAt     time.Time // absolute expiry
+	IdleExpiresAt time.Time // sliding idle expiry
+	LoggedOutAt   *time.Time
+	RevokedAt     *time.Time
+}
+
+// RefreshToken is one member of a session's token family (J10, J13).
+type RefreshToken struct {
+	ID        string
+	SessionID string
+	UserID    string
+	TokenHash string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	RevokedAt *time.Time
+}
+
+// AuditEvent is one security event (R6).
+type AuditEvent struct {
+	ID        string
+	CreatedAt time.Time
+	Type      string
+	ActorID   string
+	UserID    string
+	Result    string
+	IPAddress string
+	UserAgent string
+	Details   map[string]any
+}
+
+// SigningKey is one asymmetric JWT signing key. PrivateKey is encrypted
+// under the master key; PublicJWK is the JSON public key.
+type SigningKey struct {
+	KID        string
+	Algorithm  string
+	PrivateKey []byte
+	PublicJWK  string
+	CreatedAt  time.Time
+	// RetiredAt is when the key stopped signing; it is still published
+	// until RetiredAt plus the longest token lifetime.
+	RetiredAt *time.Time
+}
+
+// Role and Permission are the RBAC tables (Z2-Z4).
+type Role struct {
+	Name        string
+	Description string
+	Builtin     bool
+	Permissions []string
+	CreatedAt   time.Time
+}
+
+type Permission struct {
+	Name        string
+	Description string
+	CreatedAt   time.Time
+}
+
+// UserPatch holds the fields an update may set; nil means unchanged.
+type UserPatch struct {
+	Name       *string
+	FirstName  *string
+	LastName   *string
+	Email      *string // already normalised by the caller; EmailNormalized derived by caller
+	EmailNorm  *string
+	Attributes map[string]any // replaces when non-nil
+}
+
+// UserQuery selects a page of users ordered by id (time-ordered UUIDv7).
+type UserQuery struct {
+	Query string // case-insensitive substring of email or name
+	After string // cursor: return ids greater than this
+	Limit int
+}
+
+// AuditQuery selects a page of audit events, newest first.
+type AuditQuery struct {
+	UserID string
+	Type   string
+	Before string // cursor: return ids smaller than this
+	Limit  int
+}
+
+// LoginFailure is the result of recording a failed password check.
+type LoginFailure struct {
+	Attempts    int
+	LockedUntil *time.Time // set when this failure locked the account
+}
+
+// Store is everything Gatehouse persists. Every write method is one
+// transaction; an *AuditEvent argument, when non-nil, is written in that
+// same transaction.
+type Store interface {
+	Migrate(ctx context.Context) error
+	Ping(ctx context.Context) error
+	Close() error
+
+	// Users.
+	CreateUser(ctx context.Context, u *User, roles []string, ev *AuditEvent) error
+	GetUser(ctx context.Context, id string) (User, error)
+	GetUserByEmail(ctx context.Context, emailNormalized string) (User, error)
+	ListUsers(ctx context.Context, q UserQuery) ([]User, error)
+	UpdateUser(ctx context.Context, id string, p UserPatch, now time.Time, ev *AuditEvent) (User, error)
+	DeleteUser(ctx context.Context, id string, ev *AuditEvent) error
+	// SetUserStatus changes status; suspending also revokes every active
+	// session and refresh token of the user in the same transaction.
+	SetUserStatus(ctx context.Context, id, status string, now time.Time, ev *AuditEvent) error
+	// RecordLoginFailure increments the failure counter atomically and
+	// locks the account once it reaches threshold.
+	RecordLoginFailure(ctx context.Context, id string, threshold int, lockFor time.Duration, now time.Time) (LoginFailure, error)
+	// RecordLoginSuccess resets failures and lock, records last login and,
+	// when newHash is non-empty, replaces the password hash (rehash, P1).
+	RecordLoginSuccess(ctx context.Context, id, ip, newHash string, now time.Time) error
+	UnlockUser(ctx context.Context, id string, now time.Time, ev *AuditEvent) error
+	// SetPassword replaces the hash and revokes every session and refresh
+	// token of the user except keepSessionID (may be empty).
+	SetPassword(ctx context.Context, id, hash, keepSessionID string, now time.Time, ev *AuditEvent) error
+	SetUserRoles(ctx context.Context, id string, roles []string, now time.Time, ev *AuditEvent) error
+	// CountUsersWithRole counts active (not suspended) users holding role.
+	CountUsersWithRole(ctx context.Context, role string) (int, error)
+
+	// Sessions and refresh tokens.
+	CreateSession(ctx context.Context, s *Session, rt *RefreshToken, ev *AuditEvent) error
+	// GetSessionByTokenHash and GetSession return the session with its user
+	// (roles included) in one query (X4).
+	GetSessionByTokenHash(ctx context.Context, tokenHash string) (Session, User, error)
+	GetSession(ctx context.Context, id string) (Session, User, error)
+	TouchSession(ctx context.Context, id string, lastSeen, idleExpires time.Time) error
+	ListActiveSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+	// EndSession moves an active session to status (logged_out or revoked)
+	// and kills its refresh tokens. ErrNotFound if it was not active.
+	EndSession(ctx context.Context, id, status string, now time.Time, ev *AuditEvent) error
+	// RevokeUserSessions revokes every active session of the user except
+	// exceptID and returns the revoked ids.
+	RevokeUserSessions(ctx context.Context, userID, exceptID string, now time.Time, ev *AuditEvent) ([]string, error)
+	// RotateRefreshToken spends the token with oldHash and stores next in
+	// the same session. A spent token gives ErrRefreshReused after the
+	// session was revoked; an unknown, expired or revoked one ErrNotFound.
+	RotateRefreshToken(ctx context.Context, oldHash string, next *RefreshToken, now time.Time) (Session, User, error)
+	// ExpireSessions marks up to limit sessions past their expiry as
+	// expired and deletes refresh tokens and ended sessions older than
+	// purgeBefore; it returns how many rows it touched (S21, X8).
+	ExpireSessions(ctx context.Context, now, purgeBefore time.Time, limit int) (int, error)
+
+	// Roles and permissions.
+	ListRoles(ctx context.Context) ([]Role, error)
+	ListPermissions(ctx context.Context) ([]Permission, error)
+
+	// Audit.
+	AppendAudit(ctx context.Context, ev *AuditEvent) error
+	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+
+	// Signing keys.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+}
