@@ -151,12 +151,16 @@ type core struct {
 	identity *identity.Service
 }
 
-func buildCore(ctx context.Context, c config.Config, log *slog.Logger) (*core, error) {
+func buildCore(ctx context.Context, c config.Config, log *slog.Logger, po *password.Options) (*core, error) {
 	st, err := openStore(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	h, err := password.NewHasher(passwordOptions(c))
+	opts := passwordOptions(c)
+	if po != nil {
+		opts = *po
+	}
+	h, err := password.NewHasher(opts)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("password: %w", err)
@@ -174,29 +178,52 @@ func buildCore(ctx context.Context, c config.Config, log *slog.Logger) (*core, e
 	return &core{cfg: c, log: log, st: st, hasher: h, rbac: rbac, sessions: sessions, identity: ident}, nil
 }
 
-// Ready is told the listening address once the server accepts requests
-// (tests and the benchmark use it).
-type Ready func(addr string)
+// BuildOptions adjust the wiring for tests and tools.
+type BuildOptions struct {
+	// Password overrides the hashing options from the configuration
+	// (tests use cheap parameters).
+	Password *password.Options
+}
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready Ready) error {
-	c, _, err := loadConfig("serve", args, getenv, stderr)
+// Gatehouse is a fully wired server: the HTTP handler and the services
+// behind it.
+type Gatehouse struct {
+	Handler  http.Handler
+	Store    *sqlstore.Store
+	Identity *identity.Service
+	Sessions *session.Service
+	Keys     *keyset.Set
+	Limiter  *ratelimit.Memory
+	core     *core
+}
+
+// Close releases the store.
+func (g *Gatehouse) Close() error { return g.Store.Close() }
+
+// Build opens the store (running migrations), loads or creates the
+// signing keys and wires every service behind the HTTP handler.
+func Build(ctx context.Context, c config.Config, log *slog.Logger, o BuildOptions) (*Gatehouse, error) {
+	co, err := buildCore(ctx, c, log, o.Password)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	log := newLogger(c, stderr)
-	start := time.Now()
-	co, err := buildCore(ctx, c, log)
+	g, err := wire(ctx, co)
 	if err != nil {
-		return err
+		co.st.Close()
+		return nil, err
 	}
-	defer co.st.Close()
+	return g, nil
+}
+
+func wire(ctx context.Context, co *core) (*Gatehouse, error) {
+	c, log := co.cfg, co.log
 	mk, err := masterKey(c, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	keys, err := keyset.New(ctx, co.st, mk, keyset.Options{Algorithm: c.Tokens.Algorithm, RetireAfter: c.Tokens.AccessTTL + time.Hour})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	audience := c.Tokens.Audience
 	if audience == "" {
@@ -218,8 +245,27 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Issuer: issuer, Verifier: verifier, Keys: keys, Limiter: limiter, Audit: co.st,
 		Ready: co.st.Ping, Registry: reg,
 	})
+	return &Gatehouse{Handler: handler, Store: co.st, Identity: co.identity, Sessions: co.sessions, Keys: keys, Limiter: limiter, core: co}, nil
+}
+
+// Ready is told the listening address once the server accepts requests
+// (tests and the benchmark use it).
+type Ready func(addr string)
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready Ready) error {
+	c, _, err := loadConfig("serve", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(c, stderr)
+	start := time.Now()
+	g, err := Build(ctx, c, log, BuildOptions{})
+	if err != nil {
+		return err
+	}
+	defer g.Close()
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           g.Handler,
 		ReadHeaderTimeout: c.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       c.HTTP.ReadTimeout,
 		WriteTimeout:      c.HTTP.WriteTimeout,
@@ -233,8 +279,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
-	go co.sessions.RunJanitor(bg, time.Minute)
-	go sweepLimiter(bg, limiter)
+	go g.Sessions.RunJanitor(bg, time.Minute)
+	go sweepLimiter(bg, g.Limiter)
 
 	store := "sqlite:" + c.SQLitePath()
 	if c.IsPostgres() {

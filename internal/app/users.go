@@ -66,7 +66,7 @@ func users(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	log := newLogger(c, stderr)
-	co, err := buildCore(ctx, c, log)
+	co, err := buildCore(ctx, c, log, nil)
 	if err != nil {
 		return err
 	}
