@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // decodeError is malformed input: bad JSON, a wrong type, an unknown field.
@@ -46,6 +47,10 @@ func decodeBytes(body []byte, dst any) error {
 	}
 	if trimmed[0] != '{' {
 		return &decodeError{msg: "the request body must be a JSON object"}
+	}
+	// encoding/json would silently turn invalid bytes into U+FFFD.
+	if !utf8.Valid(trimmed) {
+		return &decodeError{msg: "the request body must be valid UTF-8"}
 	}
 	if depth(trimmed) > maxJSONDepth {
 		return &decodeError{msg: "the JSON document is nested too deeply"}

@@ -204,3 +204,7 @@ func (e *env) admin(email string) session {
 	}
 	return e.login(email, goodPassword)
 }
+
+func identityInput(email string, roles ...string) identity.NewUserInput {
+	return identity.NewUserInput{SignupInput: identity.SignupInput{Email: email, Password: goodPassword}, Roles: roles}
+}
