@@ -203,11 +203,17 @@ func (g *Gatehouse) Close() error { return g.Store.Close() }
 // Build opens the store (running migrations), loads or creates the
 // signing keys and wires every service behind the HTTP handler.
 func Build(ctx context.Context, c config.Config, log *slog.Logger, o BuildOptions) (*Gatehouse, error) {
+	// The master key is checked first: a missing key is a start-up error
+	// before anything touches the database.
+	mk, err := masterKey(c, log)
+	if err != nil {
+		return nil, err
+	}
 	co, err := buildCore(ctx, c, log, o.Password)
 	if err != nil {
 		return nil, err
 	}
-	g, err := wire(ctx, co)
+	g, err := wire(ctx, co, mk)
 	if err != nil {
 		co.st.Close()
 		return nil, err
@@ -215,12 +221,8 @@ func Build(ctx context.Context, c config.Config, log *slog.Logger, o BuildOption
 	return g, nil
 }
 
-func wire(ctx context.Context, co *core) (*Gatehouse, error) {
-	c, log := co.cfg, co.log
-	mk, err := masterKey(c, log)
-	if err != nil {
-		return nil, err
-	}
+func wire(ctx context.Context, co *core, mk keyset.MasterKey) (*Gatehouse, error) {
+	c := co.cfg
 	keys, err := keyset.New(ctx, co.st, mk, keyset.Options{Algorithm: c.Tokens.Algorithm, RetireAfter: c.Tokens.AccessTTL + time.Hour})
 	if err != nil {
 		return nil, err
@@ -241,7 +243,7 @@ func wire(ctx context.Context, co *core) (*Gatehouse, error) {
 		func() float64 { _, w := co.hasher.Stats(); return float64(w) }))
 
 	handler := httpapi.New(httpapi.Deps{
-		Config: c, Log: log, Identity: co.identity, Sessions: co.sessions, RBAC: co.rbac,
+		Config: c, Log: co.log, Identity: co.identity, Sessions: co.sessions, RBAC: co.rbac,
 		Issuer: issuer, Verifier: verifier, Keys: keys, Limiter: limiter, Audit: co.st,
 		Ready: co.st.Ping, Registry: reg,
 	})
