@@ -79,6 +79,14 @@ func TestAdminUsers(t *testing.T) {
 			t.Fatalf("patched: %s", r.raw)
 		}
 		expectProblem(t, e.req("GET", "/v1/admin/users/01a20000-0000-7000-8000-000000000000", nil, auth...), 404, "not_found", "unknown user")
+		// A changed email address is no longer verified.
+		v := e.req("POST", "/v1/admin/users", map[string]any{"email": "verified@example.com", "password": goodPassword, "email_verified": true}, auth...)
+		r = e.req("PATCH", "/v1/admin/users/"+v.str("user", "id"), map[string]any{"email": "Moved@Example.com"}, auth...)
+		expect(t, r, 200, "email change")
+		if r.str("user", "email") != "moved@example.com" || r.get("user", "email_verified") != false {
+			t.Fatalf("after email change: %s", r.raw)
+		}
+		expect(t, e.req("DELETE", "/v1/admin/users/"+v.str("user", "id"), nil, auth...), 204, "cleanup")
 
 		// Suspension ends every session at once (S16), and blocks login.
 		ed := e.login("editor@example.com", goodPassword)

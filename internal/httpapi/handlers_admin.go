@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/google/uuid"
+
 	"github.com/gatehouse-auth/gatehouse/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/validation"
@@ -14,6 +16,12 @@ const (
 	maxPageSize     = 200
 	maxQueryLength  = 200
 )
+
+// validCursor reports whether c looks like the ids cursors are made of.
+func validCursor(c string) bool {
+	_, err := uuid.Parse(c)
+	return err == nil && len(c) == 36
+}
 
 // pageLimit parses ?limit= (1..200, default 50).
 func pageLimit(r *http.Request, errs *validation.Errors) int {
@@ -36,15 +44,15 @@ func (s *Server) handleAdminListUsers(w http.ResponseWriter, r *http.Request) er
 	if len(q) > maxQueryLength {
 		errs.Add("query", "must be at most 200 characters")
 	}
+	cursor := r.URL.Query().Get("cursor")
+	if cursor != "" && !validCursor(cursor) {
+		errs.Add("cursor", "is not a valid cursor")
+	}
 	if err := errs.Err(); err != nil {
 		return err
 	}
-	cursor := r.URL.Query().Get("cursor")
 	users, err := s.d.Identity.List(r.Context(), store.UserQuery{Query: q, After: cursor, Limit: limit + 1})
 	if err != nil {
-		if cursor != "" {
-			return validation.Errors{{Field: "cursor", Message: "is not a valid cursor"}}
-		}
 		return err
 	}
 	next := ""
@@ -217,8 +225,13 @@ func (s *Server) handleAdminAudit(w http.ResponseWriter, r *http.Request) error 
 	var errs validation.Errors
 	limit := pageLimit(r, &errs)
 	q := r.URL.Query()
-	if len(q.Get("type")) > maxQueryLength || len(q.Get("user_id")) > maxQueryLength {
-		errs.Add("query", "parameters must be at most 200 characters")
+	for _, name := range []string{"type", "user_id"} {
+		if len(q.Get(name)) > maxQueryLength {
+			errs.Add(name, "must be at most 200 characters")
+		}
+	}
+	if c := q.Get("cursor"); c != "" && !validCursor(c) {
+		errs.Add("cursor", "is not a valid cursor")
 	}
 	if err := errs.Err(); err != nil {
 		return err

@@ -243,6 +243,10 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Principal, secre
 		s.c.removeID(sess.ID)
 		s.o.OnRevoke([]string{sess.ID})
 		s.o.Log.WarnContext(ctx, "refresh token reuse: session revoked", "session_id", sess.ID, "user_id", sess.UserID)
+		ev := audit.MetaFrom(ctx).Event(audit.TokenRefreshReuse, audit.Denied, sess.UserID, map[string]any{"session_id": sess.ID})
+		if err := s.st.AppendAudit(ctx, ev); err != nil {
+			s.o.Log.WarnContext(ctx, "audit refresh reuse", "err", err)
+		}
 		return Principal{}, "", ErrReused
 	case errors.Is(err, store.ErrNotFound):
 		return Principal{}, "", ErrInvalid

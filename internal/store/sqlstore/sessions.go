@@ -269,7 +269,8 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 			}
 			reused = true
 			x.ID, x.UserID = sessionID, userID
-			return s.insertAudit(ctx, tx, &store.AuditEvent{Type: "token.refresh_reuse", UserID: userID, Result: "revoked", Details: map[string]any{"session_id": sessionID}})
+			return s.insertAudit(ctx, tx, &store.AuditEvent{Type: "session.revoked", UserID: userID, Result: "success",
+				Details: map[string]any{"session_id": sessionID, "reason": "refresh_token_reuse"}})
 		}
 		if revoked != nil || !expires.After(now) {
 			return store.ErrNotFound

@@ -365,11 +365,16 @@ func (s *Store) UpdateUser(ctx context.Context, id string, p store.UserPatch, no
 		add("last_name", *p.LastName)
 	}
 	if p.Email != nil {
-		add("email", *p.Email)
 		norm := strings.ToLower(strings.TrimSpace(*p.Email))
 		if p.EmailNorm != nil {
 			norm = *p.EmailNorm
 		}
+		// A new address is not verified, whatever the old one was. These
+		// two assignments read the old email_normalized, so they go first.
+		sets = append(sets, "email_verified = CASE WHEN email_normalized = ? THEN email_verified ELSE ? END",
+			"email_verified_at = CASE WHEN email_normalized = ? THEN email_verified_at ELSE NULL END")
+		args = append(args, norm, false, norm)
+		add("email", *p.Email)
 		add("email_normalized", norm)
 	}
 	if p.Attributes != nil {
