@@ -2,10 +2,13 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/gatehouse-auth/gatehouse/internal/password"
 )
 
 // FuzzDecodeJSON: any body decodes or fails with a client error; nothing
@@ -64,6 +67,13 @@ func FuzzBearer(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestBusyHashingIsRateLimited(t *testing.T) {
+	p, h := toProblem(fmt.Errorf("login: %w", password.ErrBusy))
+	if p.Status != http.StatusTooManyRequests || p.Code != "rate_limited" || h.Get("Retry-After") == "" {
+		t.Fatalf("a full hashing queue answers %d %s (want a quick 429 with Retry-After)", p.Status, p.Code)
+	}
 }
 
 func TestToProblemNeverLeaks(t *testing.T) {

@@ -33,6 +33,9 @@ type env struct {
 var cheapHashing = password.Options{
 	Params:          password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32},
 	AllowWeakParams: true,
+	// A deep queue: the concurrency tests want every request served
+	// (the full-queue answer is tested in fuzz_test.go and internal/password).
+	Queue: 256,
 }
 
 type storeKind string
