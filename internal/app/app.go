@@ -232,7 +232,7 @@ func wire(ctx context.Context, co *core, mk keyset.MasterKey) (*Gatehouse, error
 		audience = c.HTTP.PublicURL
 	}
 	issuer := token.NewIssuer(keys, c.HTTP.PublicURL, []string{audience}, c.Tokens.AccessTTL, nil)
-	verifier := token.NewVerifier(keys, c.HTTP.PublicURL, audience, []string{c.Tokens.Algorithm}, 0, nil)
+	verifier := token.NewCachedVerifier(token.NewVerifier(keys, c.HTTP.PublicURL, audience, []string{c.Tokens.Algorithm}, 0, nil), 0, nil)
 	limiter := ratelimit.NewMemory(nil)
 
 	reg := prometheus.NewRegistry()
@@ -266,6 +266,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer g.Close()
+	// Start-up hashed the dummy password (one full argon2id, ~19 MiB);
+	// hand that memory back so an idle server stays small.
+	debug.FreeOSMemory()
 	srv := &http.Server{
 		Handler:           g.Handler,
 		ReadHeaderTimeout: c.HTTP.ReadHeaderTimeout,

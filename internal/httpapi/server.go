@@ -26,6 +26,12 @@ type AuditStore interface {
 	ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, error)
 }
 
+// TokenVerifier checks access tokens offline (*token.Verifier or the
+// caching *token.CachedVerifier).
+type TokenVerifier interface {
+	Verify(tok string) (token.Claims, error)
+}
+
 // Deps are the services the HTTP layer calls.
 type Deps struct {
 	Config   config.Config
@@ -34,7 +40,7 @@ type Deps struct {
 	Sessions *session.Service
 	RBAC     *authz.RBAC
 	Issuer   *token.Issuer
-	Verifier *token.Verifier
+	Verifier TokenVerifier
 	Keys     *keyset.Set
 	Limiter  ratelimit.Limiter
 	Audit    AuditStore
