@@ -123,6 +123,9 @@ func masterKey(c config.Config, log *slog.Logger) (keyset.MasterKey, error) {
 	if c.IsPostgres() {
 		return keyset.MasterKey{}, errors.New("master-key: GATEHOUSE_MASTER_KEY (32 random bytes, base64) is required with PostgreSQL; every replica must use the same key (generate one with: head -c32 /dev/urandom | base64)")
 	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return keyset.MasterKey{}, fmt.Errorf("create data dir: %w", err)
+	}
 	path := filepath.Join(c.DataDir, "master.key")
 	mk, created, err := keyset.LoadOrCreateMasterKeyFile(path)
 	if err != nil {

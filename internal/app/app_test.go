@@ -30,7 +30,7 @@ func run(t *testing.T, env map[string]string, args ...string) (string, string, e
 // admin with the CLI while it runs, logs in over HTTP, imports users and
 // shuts down gracefully.
 func TestServeAndCLI(t *testing.T) {
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "not", "yet", "there") // serve creates the data dir
 	env := map[string]string{"GATEHOUSE_DATA_DIR": dir, "GATEHOUSE_HTTP": "127.0.0.1:0", "GATEHOUSE_LOG_LEVEL": "warn"}
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan string, 1)
