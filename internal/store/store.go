@@ -114,6 +114,28 @@ type SigningKey struct {
 	RetiredAt *time.Time
 }
 
+// One-time token types (O1).
+const (
+	TokenEmailVerification = "email_verification"
+	TokenPasswordReset     = "password_reset"
+	TokenMagicLink         = "magic_link"
+	TokenInvitation        = "invitation"
+)
+
+// OneTimeToken is a single-use, expiring token sent by mail (O4/O5). Only
+// the SHA-256 of the token is stored.
+type OneTimeToken struct {
+	ID        string
+	Type      string
+	TokenHash string
+	UserID    string // empty for invitations
+	Email     string // normalised address the token was sent to
+	Metadata  map[string]any
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
 // Role and Permission are the RBAC tables (Z2-Z4).
 type Role struct {
 	Name        string
@@ -222,6 +244,28 @@ type Store interface {
 	// Audit.
 	AppendAudit(ctx context.Context, ev *AuditEvent) error
 	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+
+	// One-time tokens. Every consuming method spends the token atomically:
+	// of two concurrent redemptions exactly one wins, the other gets
+	// ErrNotFound, as do unknown, expired and used tokens (O9).
+	CreateOneTimeToken(ctx context.Context, t *OneTimeToken, ev *AuditEvent) error
+	ConsumeOneTimeToken(ctx context.Context, typ, tokenHash string, now time.Time, ev *AuditEvent) (OneTimeToken, error)
+	// VerifyEmail spends an email_verification token and marks the user's
+	// email verified, provided the address has not changed since (O15).
+	VerifyEmail(ctx context.Context, tokenHash string, now time.Time, ev *AuditEvent) (User, error)
+	// ResetPassword spends a password_reset token, sets the new hash,
+	// revokes every session and refresh token of the user and spends every
+	// other reset token (O14); it returns the user and the revoked sessions.
+	ResetPassword(ctx context.Context, tokenHash, newHash string, now time.Time, ev *AuditEvent) (User, []string, error)
+	// CreateUserFromInvitation spends an invitation token sent to
+	// u.EmailNormalized and creates the user with a verified email and the
+	// roles stored in the invitation's metadata (O13).
+	CreateUserFromInvitation(ctx context.Context, tokenHash string, u *User, now time.Time, ev *AuditEvent) error
+	// MarkEmailVerified records that the user proved the address.
+	MarkEmailVerified(ctx context.Context, userID string, now time.Time, ev *AuditEvent) error
+	// KnownDevice reports whether the user had an earlier session from this
+	// IP address and user agent (R5: new-device login notices).
+	KnownDevice(ctx context.Context, userID, ip, userAgent, exceptSessionID string) (bool, error)
 
 	// Signing keys.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)

@@ -326,6 +326,13 @@ func (s *Store) ExpireSessions(ctx context.Context, now, purgeBefore time.Time, 
 		}
 		n, _ = res.RowsAffected()
 		total += int(n)
+		res, err = s.exec(ctx, tx, fmt.Sprintf(`DELETE FROM one_time_tokens WHERE id IN (
+ SELECT id FROM one_time_tokens WHERE expires_at <= ? LIMIT %d)`, limit), s.d.t(purgeBefore))
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		total += int(n)
 		res, err = s.exec(ctx, tx, fmt.Sprintf(`DELETE FROM sessions WHERE id IN (
  SELECT id FROM sessions WHERE status <> 'active' AND updated_at <= ? LIMIT %d)`, limit), s.d.t(purgeBefore))
 		if err != nil {

@@ -95,6 +95,14 @@ func subtests() []subtest {
 
 		// Signing keys.
 		{"SigningKeys", testSigningKeys},
+
+		// One-time tokens.
+		{"OneTimeTokenConsume", testOneTimeTokenConsume},
+		{"OneTimeTokenConcurrent", testOneTimeTokenConcurrent},
+		{"VerifyEmail", testVerifyEmail},
+		{"ResetPassword", testResetPassword},
+		{"CreateUserFromInvitation", testCreateUserFromInvitation},
+		{"KnownDevice", testKnownDevice},
 	}
 }
 
