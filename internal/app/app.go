@@ -17,12 +17,15 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/authz"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/emailflow"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/internal/keyset"
+	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
@@ -145,6 +148,9 @@ func passwordOptions(c config.Config) password.Options {
 
 // core are the services every command shares.
 type core struct {
+	// notify receives account notices once the mail flows are wired
+	// (nil for CLI commands, which send no mail).
+	notify   *emailflow.Service
 	cfg      config.Config
 	log      *slog.Logger
 	st       *sqlstore.Store
@@ -176,9 +182,15 @@ func buildCore(ctx context.Context, c config.Config, log *slog.Logger, po *passw
 	ident := identity.New(st, h, rbac, identity.Options{
 		LockoutThreshold: c.Lockout.Threshold, LockoutDuration: c.Lockout.Duration,
 		Policy: password.Policy{MinLength: c.Password.MinLength, MaxLength: c.Password.MaxLength},
-		Log:    log, OnUserChanged: sessions.InvalidateUser,
+		Log: log, OnUserChanged: sessions.InvalidateUser, RequireEmailVerification: c.RequireEmailVerification,
 	})
-	return &core{cfg: c, log: log, st: st, hasher: h, rbac: rbac, sessions: sessions, identity: ident}, nil
+	co := &core{cfg: c, log: log, st: st, hasher: h, rbac: rbac, sessions: sessions, identity: ident}
+	ident.SetOnLocked(func(ctx context.Context, u store.User, until time.Time) {
+		if co.notify != nil {
+			co.notify.NotifyLocked(ctx, u, until)
+		}
+	})
+	return co, nil
 }
 
 // BuildOptions adjust the wiring for tests and tools.
@@ -197,11 +209,34 @@ type Gatehouse struct {
 	Sessions *session.Service
 	Keys     *keyset.Set
 	Limiter  *ratelimit.Memory
+	Email    *emailflow.Service
+	mail     *mail.Queue
 	core     *core
+	stop     context.CancelFunc
 }
 
-// Close releases the store.
-func (g *Gatehouse) Close() error { return g.Store.Close() }
+// Start runs the background work: mail flows, the session janitor and
+// the rate-limit sweeper. Close stops it.
+func (g *Gatehouse) Start(ctx context.Context) {
+	ctx, g.stop = context.WithCancel(context.WithoutCancel(ctx))
+	go g.Email.Run(ctx)
+	go g.Sessions.RunJanitor(ctx, time.Minute)
+	go sweepLimiter(ctx, g.Limiter)
+}
+
+// Close stops the background work, delivers queued mail (for up to ten
+// seconds) and closes the store.
+func (g *Gatehouse) Close() error {
+	if g.stop != nil {
+		g.stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := g.mail.Close(ctx); err != nil {
+		g.core.log.Warn("mail queue not drained", "err", err)
+	}
+	return g.Store.Close()
+}
 
 // Build opens the store (running migrations), loads or creates the
 // signing keys and wires every service behind the HTTP handler.
@@ -245,12 +280,34 @@ func wire(ctx context.Context, co *core, mk keyset.MasterKey) (*Gatehouse, error
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_password_hash_waiting", Help: "Password hashes waiting for a worker."},
 		func() float64 { _, w := co.hasher.Stats(); return float64(w) }))
 
+	var sender mail.Sender
+	if !c.SMTPURL.Empty() {
+		sender, err = mail.NewSMTP(c.SMTPURL, c.Mail.From)
+	} else {
+		sender, err = mail.NewOutbox(filepath.Join(c.DataDir, "outbox"), c.Mail.From, co.log)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mail: %w", err)
+	}
+	tpl, err := mail.NewTemplates(c.Mail.ProductName)
+	if err != nil {
+		return nil, fmt.Errorf("mail templates: %w", err)
+	}
+	queue := mail.NewQueue(sender, mail.QueueOptions{Log: co.log})
+	flows := emailflow.New(co.st, queue, tpl, co.identity, co.rbac, emailflow.Options{
+		PublicURL: c.HTTP.PublicURL, VerifyTTL: c.OneTime.VerifyTTL, ResetTTL: c.OneTime.ResetTTL,
+		MagicLinkTTL: c.OneTime.MagicLinkTTL, InvitationTTL: c.OneTime.InvitationTTL, Log: co.log,
+		OnSessionsRevoked: func(userID string, _ []string) { co.sessions.InvalidateUser(userID) },
+	})
+	co.notify = flows
+
 	handler := httpapi.New(httpapi.Deps{
 		Config: c, Log: co.log, Identity: co.identity, Sessions: co.sessions, RBAC: co.rbac,
-		Issuer: issuer, Verifier: verifier, Keys: keys, Limiter: limiter, Audit: co.st,
+		Issuer: issuer, Verifier: verifier, Keys: keys, Limiter: limiter, Audit: co.st, Email: flows,
 		Ready: co.st.Ping, Registry: reg,
 	})
-	return &Gatehouse{Handler: handler, Store: co.st, Identity: co.identity, Sessions: co.sessions, Keys: keys, Limiter: limiter, core: co}, nil
+	return &Gatehouse{Handler: handler, Store: co.st, Identity: co.identity, Sessions: co.sessions, Keys: keys,
+		Limiter: limiter, Email: flows, mail: queue, core: co}, nil
 }
 
 // Ready is told the listening address once the server accepts requests
@@ -285,10 +342,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.HTTP.Addr, err)
 	}
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBG()
-	go g.Sessions.RunJanitor(bg, time.Minute)
-	go sweepLimiter(bg, g.Limiter)
+	g.Start(ctx)
 
 	store := "sqlite:" + c.SQLitePath()
 	if c.IsPostgres() {

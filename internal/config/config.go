@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -31,6 +32,8 @@ type Config struct {
 	Tokens    Tokens        `yaml:"tokens"`
 	Lockout   Lockout       `yaml:"lockout"`
 	RateLimit RateLimit     `yaml:"rate_limit"`
+	Mail     Mail     `yaml:"mail"`
+	OneTime  OneTime  `yaml:"one_time_tokens"`
 	// RequireEmailVerification blocks login until the email is verified.
 	RequireEmailVerification bool   `yaml:"require_email_verification"`
 	LogLevel                 string `yaml:"log_level"`
@@ -87,6 +90,20 @@ type Tokens struct {
 	Audience   string        `yaml:"audience"`
 }
 
+// Mail names the sender and the product in every mail.
+type Mail struct {
+	ProductName string `yaml:"product_name"`
+	From        string `yaml:"from"`
+}
+
+// OneTime holds one-time token lifetimes (O6).
+type OneTime struct {
+	VerifyTTL     time.Duration `yaml:"email_verification"`
+	ResetTTL      time.Duration `yaml:"password_reset"`
+	MagicLinkTTL  time.Duration `yaml:"magic_link"`
+	InvitationTTL time.Duration `yaml:"invitation"`
+}
+
 // Lockout is the account lockout policy (R3).
 type Lockout struct {
 	Threshold int           `yaml:"threshold"`
@@ -106,6 +123,10 @@ type RateLimit struct {
 	LoginFailuresPerKey Limit `yaml:"login_failures_per_account_ip"`
 	SignupPerIP         Limit `yaml:"signup_per_ip"`
 	RefreshPerIP        Limit `yaml:"refresh_per_ip"`
+	// MailPerIP bounds the mail-sending and token-redeeming endpoints per
+	// IP; MailPerAddress bounds mails per recipient address.
+	MailPerIP      Limit `yaml:"mail_per_ip"`
+	MailPerAddress Limit `yaml:"mail_per_address"`
 }
 
 // Default returns the built-in defaults.
@@ -123,11 +144,15 @@ func Default() Config {
 			SameSite: "lax", CacheTTL: 30 * time.Second},
 		Tokens:  Tokens{AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour, Algorithm: "RS256"},
 		Lockout: Lockout{Threshold: 5, Duration: 30 * time.Minute},
+		Mail:    Mail{ProductName: "Gatehouse", From: "Gatehouse <no-reply@localhost>"},
+		OneTime: OneTime{VerifyTTL: 24 * time.Hour, ResetTTL: time.Hour, MagicLinkTTL: 15 * time.Minute, InvitationTTL: 7 * 24 * time.Hour},
 		RateLimit: RateLimit{
 			LoginPerIP:          Limit{N: 100, Window: time.Minute},
 			LoginFailuresPerKey: Limit{N: 5, Window: 15 * time.Minute},
 			SignupPerIP:         Limit{N: 60, Window: time.Minute},
 			RefreshPerIP:        Limit{N: 300, Window: time.Minute},
+			MailPerIP:           Limit{N: 30, Window: time.Minute},
+			MailPerAddress:      Limit{N: 5, Window: time.Hour},
 		},
 		LogLevel:  "info",
 		LogFormat: "text",
@@ -289,6 +314,15 @@ func (c Config) Validate() error {
 	default:
 		bad("tokens.algorithm: %q must be RS256, ES256 or EdDSA", c.Tokens.Algorithm)
 	}
+	if c.OneTime.VerifyTTL <= 0 || c.OneTime.ResetTTL <= 0 || c.OneTime.MagicLinkTTL <= 0 || c.OneTime.InvitationTTL <= 0 {
+		bad("one_time_tokens: every lifetime must be positive")
+	}
+	if _, err := mail.ParseAddress(c.Mail.From); err != nil {
+		bad("mail.from: %q is not an address like \"Gatehouse <no-reply@example.com>\"", c.Mail.From)
+	}
+	if u := c.SMTPURL.Reveal(); u != "" && !strings.HasPrefix(u, "smtp://") && !strings.HasPrefix(u, "smtps://") {
+		bad("smtp-url: must start with smtp:// or smtps://")
+	}
 	if c.Lockout.Threshold < 1 || c.Lockout.Duration <= 0 {
 		bad("lockout: threshold and duration must be positive")
 	}
@@ -307,5 +341,5 @@ func (c Config) IsPostgres() bool { return c.Database.URL.Reveal() != "" }
 func (c Config) SQLitePath() string { return filepath.Join(c.DataDir, "gatehouse.db") }
 
 // Secure reports whether the public URL is https (cookies get Secure and
-// the __Host- prefix, HSTS is sent).
+// HSTS is sent).
 func (c Config) Secure() bool { return strings.HasPrefix(c.HTTP.PublicURL, "https://") }

@@ -35,13 +35,13 @@ func (s *Server) limit(r *http.Request, key string, l ratelimit.Limit) error {
 
 // limits are the configured rate limits in the limiter's terms.
 type limits struct {
-	LoginPerIP, LoginFailuresPerKey, SignupPerIP, RefreshPerIP ratelimit.Limit
+	LoginPerIP, LoginFailuresPerKey, SignupPerIP, RefreshPerIP, MailPerIP, MailPerAddress ratelimit.Limit
 }
 
 func (s *Server) rl() limits {
 	c := s.d.Config.RateLimit
 	conv := func(l config.Limit) ratelimit.Limit { return ratelimit.Limit{N: l.N, Window: l.Window} }
-	return limits{conv(c.LoginPerIP), conv(c.LoginFailuresPerKey), conv(c.SignupPerIP), conv(c.RefreshPerIP)}
+	return limits{conv(c.LoginPerIP), conv(c.LoginFailuresPerKey), conv(c.SignupPerIP), conv(c.RefreshPerIP), conv(c.MailPerIP), conv(c.MailPerAddress)}
 }
 
 type signupRequest struct {
@@ -55,16 +55,19 @@ type signupRequest struct {
 	InvitationToken *string `json:"invitation_token"`
 }
 
+// limitSignup counts one signup attempt against the caller's IP; the JSON
+// API and the signup page share the bucket.
+func (s *Server) limitSignup(r *http.Request) error {
+	return s.limit(r, "signup:ip:"+audit.MetaFrom(r.Context()).IP, s.rl().SignupPerIP)
+}
+
 func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) error {
-	if err := s.limit(r, "signup:ip:"+audit.MetaFrom(r.Context()).IP, s.rl().SignupPerIP); err != nil {
+	if err := s.limitSignup(r); err != nil {
 		return err
 	}
 	var req signupRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
-	}
-	if req.InvitationToken != nil && *req.InvitationToken != "" {
-		return validation.Errors{{Field: "invitation_token", Message: "is invalid or expired"}}
 	}
 	// U3: first_name/last_name and fName/lName are the same fields.
 	first, last := req.FirstName, req.LastName
@@ -74,15 +77,58 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) error {
 	if last == nil {
 		last = req.LName
 	}
-	u, err := s.d.Identity.Signup(r.Context(), identity.SignupInput{
+	in := identity.SignupInput{
 		Email: req.Email, Password: req.Password,
 		Profile: identity.Profile{Name: req.Name, FirstName: first, LastName: last},
-	})
+	}
+	if req.InvitationToken != nil {
+		in.InvitationToken = *req.InvitationToken
+	}
+	u, pending, err := s.register(r, in)
 	if err != nil {
 		return err
 	}
+	if pending {
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": "verification_required"})
+		return nil
+	}
 	writeJSON(w, http.StatusCreated, map[string]any{"user": viewUser(u)})
 	return nil
+}
+
+// register runs a signup for the JSON API and the signup page alike.
+// When verification is required (and no invitation vouches for the
+// address) it answers pending for new and existing addresses alike (U11):
+// a new account gets a verification mail, the owner of an existing one a
+// notice, and the caller learns nothing. Otherwise it returns the new
+// user, mailing a verification link unless the address is already
+// verified (invitations).
+func (s *Server) register(r *http.Request, in identity.SignupInput) (u store.User, pending bool, err error) {
+	u, err = s.d.Identity.Signup(r.Context(), in)
+	invited := in.InvitationToken != ""
+	if s.d.Config.RequireEmailVerification && !invited {
+		switch {
+		case errors.Is(err, identity.ErrEmailTaken):
+			s.d.Email.NotifySignupExisting(r.Context(), in.Email)
+		case err != nil:
+			return store.User{}, false, err
+		default:
+			if err := s.d.Email.SendVerification(r.Context(), u); err != nil {
+				s.log.ErrorContext(r.Context(), "send verification", "err", err)
+			}
+		}
+		return store.User{}, true, nil
+	}
+	if err != nil {
+		return store.User{}, false, err
+	}
+	if !u.EmailVerified {
+		if err := s.d.Email.SendVerification(r.Context(), u); err != nil {
+			s.log.ErrorContext(r.Context(), "send verification", "err", err)
+		}
+	}
+	return u, false, nil
 }
 
 type loginRequest struct {
@@ -91,8 +137,6 @@ type loginRequest struct {
 }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	ip := audit.MetaFrom(ctx).IP
 	var req loginRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
@@ -107,18 +151,33 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := verr.Err(); err != nil {
 		return err // L11
 	}
-	if err := s.limit(r, "login:ip:"+ip, s.rl().LoginPerIP); err != nil {
-		s.metrics.login("rate_limited")
+	u, err := s.passwordLogin(r, req.Email, req.Password)
+	if err != nil {
 		return err
 	}
-	failKey := "login:fail:" + strings.ToLower(strings.TrimSpace(req.Email)) + "|" + ip
+	return s.startSession(w, r, u, []string{"pwd"})
+}
+
+// passwordLogin is the password check shared by the JSON login and the
+// login page: the per-IP limit, the per-account-and-IP failure limit
+// (counted only on wrong credentials, reset on success), the identity
+// check with its equal work on every path (L6-L8) and the login metrics.
+// Every credential failure is identity.ErrInvalidCredentials (L3/L4).
+func (s *Server) passwordLogin(r *http.Request, email, password string) (store.User, error) {
+	ctx := r.Context()
+	ip := audit.MetaFrom(ctx).IP
+	if err := s.limit(r, "login:ip:"+ip, s.rl().LoginPerIP); err != nil {
+		s.metrics.login("rate_limited")
+		return store.User{}, err
+	}
+	failKey := "login:fail:" + strings.ToLower(strings.TrimSpace(email)) + "|" + ip
 	if !s.d.Config.RateLimit.Disabled && s.d.Limiter != nil {
 		if d, err := s.d.Limiter.Check(ctx, failKey, s.rl().LoginFailuresPerKey); err == nil && !d.Allowed {
 			s.metrics.login("rate_limited")
-			return &rateLimitedError{after: d.RetryAfter}
+			return store.User{}, &rateLimitedError{after: d.RetryAfter}
 		}
 	}
-	u, err := s.d.Identity.Login(ctx, req.Email, req.Password)
+	u, err := s.d.Identity.Login(ctx, email, password)
 	if err != nil {
 		if errors.Is(err, identity.ErrInvalidCredentials) {
 			s.metrics.login("failure")
@@ -128,19 +187,26 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 		} else {
 			s.metrics.login("error")
 		}
-		return err
+		return store.User{}, err
 	}
 	if s.d.Limiter != nil {
 		_ = s.d.Limiter.Reset(ctx, failKey)
 	}
 	s.metrics.login("success")
-	return s.startSession(w, r, u, []string{"pwd"})
+	return u, nil
+}
+
+// afterLogin sends the new-device notice when it applies (R5).
+func (s *Server) afterLogin(r *http.Request, p session.Principal) {
+	if s.d.Email != nil {
+		s.d.Email.NotifyLogin(r.Context(), p.User, p.Session)
+	}
 }
 
 // startSession creates a session and answers as login does: cookie for
 // browsers, tokens for API clients.
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User, amr []string) error {
-	iss, err := s.d.Sessions.Create(r.Context(), u, amr)
+	iss, err := s.openSession(r, u, amr)
 	if err != nil {
 		return err
 	}
@@ -161,6 +227,18 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.Us
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, body)
 	return nil
+}
+
+// openSession creates a new session for u (S1, S17) and runs the
+// after-login work. The caller hands out the credential: startSession the
+// cookie plus tokens, the pages only the HttpOnly cookie (L16).
+func (s *Server) openSession(r *http.Request, u store.User, amr []string) (session.Issued, error) {
+	iss, err := s.d.Sessions.Create(r.Context(), u, amr)
+	if err != nil {
+		return session.Issued{}, err
+	}
+	s.afterLogin(r, iss.Principal)
+	return iss, nil
 }
 
 func (s *Server) issueAccess(p session.Principal) (string, time.Time, error) {
@@ -215,11 +293,21 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	c, _ := callerFrom(r.Context())
-	if err := s.d.Sessions.Logout(r.Context(), c.Principal); err != nil {
+	if err := s.endSession(w, r, c.Principal); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// endSession logs the session out and clears the cookie with the
+// attributes it was set with (S14, C7); the JSON logout and the logout
+// page share it.
+func (s *Server) endSession(w http.ResponseWriter, r *http.Request, p session.Principal) error {
+	if err := s.d.Sessions.Logout(r.Context(), p); err != nil {
 		return err
 	}
 	s.clearSessionCookie(w)
-	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

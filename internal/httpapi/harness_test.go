@@ -68,6 +68,7 @@ func newEnv(t *testing.T, kind storeKind, mutate func(*config.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	g.Start(context.Background())
 	srv := httptest.NewServer(g.Handler)
 	t.Cleanup(func() {
 		srv.Close()

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/emailflow"
 	"github.com/gatehouse-auth/gatehouse/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
@@ -85,14 +86,24 @@ func toProblem(err error) (Problem, http.Header) {
 		return problem(401, "unauthenticated", "Unauthenticated", "The credential is missing, invalid or expired."), h
 	case errors.Is(err, errCSRF):
 		return problem(403, "forbidden", "Forbidden", "Cross-origin request refused."), h
-	case errors.Is(err, errForbidden), errors.Is(err, identity.ErrEscalation), errors.Is(err, identity.ErrSelf):
+	case errors.Is(err, errForbidden), errors.Is(err, identity.ErrEscalation), errors.Is(err, identity.ErrSelf), errors.Is(err, emailflow.ErrEscalation):
 		detail := "You do not have permission to do this."
-		if errors.Is(err, identity.ErrEscalation) {
+		if errors.Is(err, identity.ErrEscalation) || errors.Is(err, emailflow.ErrEscalation) {
 			detail = "You cannot grant permissions you do not hold."
 		} else if errors.Is(err, identity.ErrSelf) {
 			detail = "You cannot do this to your own account."
 		}
 		return problem(403, "forbidden", "Forbidden", detail), h
+	case errors.Is(err, emailflow.ErrInvalidToken):
+		p := problem(400, "validation_failed", "Validation failed", "The link is invalid, expired or already used.")
+		p.Errors = []validation.FieldError{{Field: "token", Message: "is invalid, expired or already used"}}
+		return p, h
+	case errors.Is(err, identity.ErrInvalidInvitation):
+		p := problem(400, "validation_failed", "Validation failed", "The invitation is invalid, expired, used, or for another address.")
+		p.Errors = []validation.FieldError{{Field: "invitation_token", Message: "is invalid or expired"}}
+		return p, h
+	case errors.Is(err, identity.ErrEmailNotVerified):
+		return problem(403, "forbidden", "Email not verified", "Verify your email address before logging in."), h
 	case errors.Is(err, errNotFound), errors.Is(err, store.ErrNotFound):
 		return problem(404, "not_found", "Not found", "The resource does not exist."), h
 	case errors.As(err, &mna):

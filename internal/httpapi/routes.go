@@ -25,6 +25,12 @@ func (s *Server) routeTable() []route {
 		{"POST /v1/auth/refresh", s.public(s.handleRefresh)},
 		{"POST /v1/auth/logout", s.authed(s.handleLogout)},
 		{"GET /v1/auth/whoami", s.authed(s.handleWhoami)},
+		{"POST /v1/auth/verify-email/request", s.public(s.handleVerifyEmailRequest())},
+		{"POST /v1/auth/verify-email", s.public(s.handleVerifyEmail)},
+		{"POST /v1/auth/password-reset/request", s.public(s.handlePasswordResetRequest())},
+		{"POST /v1/auth/password-reset", s.public(s.handlePasswordReset)},
+		{"POST /v1/auth/magic-link/request", s.public(s.handleMagicLinkRequest())},
+		{"POST /v1/auth/magic-link", s.public(s.handleMagicLink)},
 
 		// The caller's own account.
 		{"GET /v1/me", s.authed(s.handleGetMe)},
@@ -47,6 +53,7 @@ func (s *Server) routeTable() []route {
 		{"DELETE /v1/admin/users/{id}/sessions", s.admin("users.update", s.handleAdminRevokeSessions)},
 		{"PUT /v1/admin/users/{id}/roles", s.admin("roles.assign", s.handleAdminSetRoles)},
 		{"GET /v1/admin/audit-events", s.admin("audit.read", s.handleAdminAudit)},
+		{"POST /v1/admin/invitations", s.admin("invitations.create", s.handleAdminInvite)},
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/authz"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/emailflow"
 	"github.com/gatehouse-auth/gatehouse/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/internal/keyset"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
@@ -44,6 +45,7 @@ type Deps struct {
 	Keys     *keyset.Set
 	Limiter  ratelimit.Limiter
 	Audit    AuditStore
+	Email    *emailflow.Service
 	// Ready reports whether the database is reachable (/readyz).
 	Ready func(ctx context.Context) error
 	// Registry receives the HTTP metrics and serves /metrics.

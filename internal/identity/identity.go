@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/validation"
 )
@@ -29,6 +30,11 @@ var (
 	// ErrSelf refuses an admin action on one's own account that would lock
 	// the actor out (suspend, delete).
 	ErrSelf = errors.New("cannot do this to your own account")
+	// ErrEmailNotVerified: the password was right but verification is
+	// required first. Only someone holding the password learns this.
+	ErrEmailNotVerified = errors.New("email address not verified")
+	// ErrInvalidInvitation: unknown, expired, used, or for another address.
+	ErrInvalidInvitation = errors.New("invalid or expired invitation")
 )
 
 // AdminRole is the role that must always have at least one active holder.
@@ -50,6 +56,7 @@ type Store interface {
 	SetUserRoles(ctx context.Context, id string, roles []string, now time.Time, ev *store.AuditEvent) error
 	CountUsersWithRole(ctx context.Context, role string) (int, error)
 	AppendAudit(ctx context.Context, ev *store.AuditEvent) error
+	CreateUserFromInvitation(ctx context.Context, tokenHash string, u *store.User, now time.Time, ev *store.AuditEvent) error
 }
 
 // Hasher hashes and verifies passwords through the bounded pool.
@@ -76,6 +83,11 @@ type Options struct {
 	// OnUserChanged is called after any change that must reach cached
 	// sessions at once: suspension, deletion, roles, password, profile.
 	OnUserChanged func(userID string)
+	// OnLocked is called when repeated failures lock an account (the
+	// notice mail of R3).
+	OnLocked func(ctx context.Context, u store.User, until time.Time)
+	// RequireEmailVerification refuses logins before verification.
+	RequireEmailVerification bool
 }
 
 // Service implements the account use cases.
@@ -106,7 +118,17 @@ func New(st Store, h Hasher, roles Roles, o Options) *Service {
 	if o.OnUserChanged == nil {
 		o.OnUserChanged = func(string) {}
 	}
+	if o.OnLocked == nil {
+		o.OnLocked = func(context.Context, store.User, time.Time) {}
+	}
 	return &Service{st: st, h: h, roles: roles, o: o}
+}
+
+// SetOnLocked sets the lockout hook after construction (the mail flows
+// that send the notice are built after the identity service). Call it
+// before the service is used.
+func (s *Service) SetOnLocked(f func(ctx context.Context, u store.User, until time.Time)) {
+	s.o.OnLocked = f
 }
 
 // Profile is the user-editable part of an account.
@@ -121,6 +143,9 @@ type SignupInput struct {
 	Email    string
 	Password string
 	Profile
+	// InvitationToken, when set, redeems an invitation: the user gets the
+	// roles stored with it and a verified email (O13).
+	InvitationToken string
 }
 
 // NewUserInput is an admin-created account.
@@ -209,6 +234,19 @@ func (s *Service) Signup(ctx context.Context, in SignupInput) (store.User, error
 	u, err := s.newUser(ctx, in)
 	if err != nil {
 		return store.User{}, err
+	}
+	if in.InvitationToken != "" {
+		ev := audit.MetaFrom(ctx).Event(audit.UserSignup, audit.Success, "", map[string]any{"via": "invitation"})
+		err := s.st.CreateUserFromInvitation(ctx, secret.Digest(in.InvitationToken), u, s.o.Now(), ev)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return store.User{}, ErrInvalidInvitation
+		case errors.Is(err, store.ErrConflict):
+			return store.User{}, ErrEmailTaken
+		case err != nil:
+			return store.User{}, fmt.Errorf("signup: %w", err)
+		}
+		return *u, nil
 	}
 	ev := audit.MetaFrom(ctx).Event(audit.UserSignup, audit.Success, "", nil)
 	if err := s.st.CreateUser(ctx, u, []string{s.o.DefaultRole}, ev); err != nil {
@@ -370,8 +408,15 @@ func (s *Service) Login(ctx context.Context, email, pw string) (store.User, erro
 				s.o.Log.ErrorContext(ctx, "audit lockout", "err", err)
 			}
 			s.o.Log.WarnContext(ctx, "account locked after repeated failures", "user_id", u.ID)
+			s.o.OnLocked(ctx, u, *lf.LockedUntil)
 		}
 		return fail(u.ID, "bad_password")
+	}
+	if s.o.RequireEmailVerification && !u.EmailVerified {
+		if err := s.st.AppendAudit(ctx, meta.Event(audit.LoginFailed, audit.Failure, u.ID, map[string]any{"reason": "email_not_verified", "email": norm})); err != nil {
+			s.o.Log.ErrorContext(ctx, "audit login failure", "err", err)
+		}
+		return store.User{}, ErrEmailNotVerified
 	}
 	newHash := ""
 	if rehash {
@@ -449,6 +494,22 @@ func (s *Service) update(ctx context.Context, id string, p Profile, email *strin
 	}
 	s.o.OnUserChanged(id)
 	return u, nil
+}
+
+// NewPasswordHash checks a new password against the policy (with the
+// user's own details as forbidden inputs) and hashes it. field names the
+// input in validation errors.
+func (s *Service) NewPasswordHash(ctx context.Context, u store.User, pw, field string) (string, error) {
+	var errs validation.Errors
+	s.checkPassword(pw, u.EmailNormalized, Profile{Name: &u.Name, FirstName: &u.FirstName, LastName: &u.LastName}, field, &errs)
+	if err := errs.Err(); err != nil {
+		return "", err
+	}
+	hash, err := s.h.Hash(ctx, pw)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	return hash, nil
 }
 
 // ChangePassword checks the current password and sets a new one, revoking

@@ -13,7 +13,7 @@ import (
 
 // ErrBusy is returned at once, without hashing, when all workers are busy
 // and the queue of waiting callers is full. Callers should answer "try
-// again later" (HTTP 503 with Retry-After) rather than an authentication
+// again later" (Gatehouse answers 429 with Retry-After) rather than an authentication
 // failure.
 var ErrBusy = errors.New("password hashing queue is full")
 
@@ -60,6 +60,8 @@ type Hasher struct {
 	// dummy is a real argon2id hash, made at construction with params, of a
 	// random password nobody knows; VerifyDummy recomputes it.
 	dummy *argon2Hash
+	// dummyRuns counts dummy computations (tests prove the padding runs).
+	dummyRuns atomic.Int64
 	// beforeWork, when set, runs inside a worker slot before each hash.
 	// Tests use it to hold a slot deterministically.
 	beforeWork func()
@@ -172,7 +174,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, need
 	err = h.run(ctx, func() {
 		ok = stored.matches(password)
 		if legacy {
-			h.dummy.matches(password)
+			h.padDummy(password)
 		}
 	})
 	if err != nil {
@@ -190,11 +192,17 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, need
 // returns only the pool's errors (ErrBusy, the context's error), which the
 // caller must treat like a Verify error.
 func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
-	err := h.run(ctx, func() { h.dummy.matches(password) })
+	err := h.run(ctx, func() { h.padDummy(password) })
 	if err != nil {
 		return fmt.Errorf("verify password: %w", err)
 	}
 	return nil
+}
+
+// padDummy recomputes the dummy hash, the timing equaliser, and counts it.
+func (h *Hasher) padDummy(password string) {
+	h.dummyRuns.Add(1)
+	h.dummy.matches(password)
 }
 
 // Stats returns how many hashes are running and how many callers wait for

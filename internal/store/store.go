@@ -33,8 +33,9 @@ const (
 	SessionExpired   = "expired"
 )
 
-// User is one account. Email is kept as the user typed it (trimmed);
-// EmailNormalized (lowercase) carries the unique index (U1).
+// User is one account. Email is what is shown; Gatehouse stores the
+// normalised (trimmed, lowercase) address in both fields, and
+// EmailNormalized carries the unique index (U1).
 type User struct {
 	ID                  string
 	Email               string
@@ -53,8 +54,10 @@ type User struct {
 	LastLoginIP         string
 	Attributes          map[string]any
 	Roles               []string
-	CreatedAt           time.Time
-	UpdatedAt           time.Time
+	// Permissions are granted to the user directly, beside roles (Z11).
+	Permissions []string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Session is one login on one device (S4). Only the SHA-256 of the token is
@@ -151,6 +154,41 @@ type Permission struct {
 	CreatedAt   time.Time
 }
 
+// Relation is one ACL tuple: subject may permission on one resource (Z12).
+// SubjectType is "user" (SubjectID a user id) or "role" (a role name).
+type Relation struct {
+	ID           string
+	SubjectType  string
+	SubjectID    string
+	Permission   string
+	ResourceType string
+	ResourceID   string
+	CreatedAt    time.Time
+}
+
+// RelationQuery filters relations; empty fields match everything.
+type RelationQuery struct {
+	SubjectType, SubjectID   string
+	ResourceType, ResourceID string
+	Limit                    int
+}
+
+// Subject names a relation subject.
+type Subject struct{ Type, ID string }
+
+// Policy is an ABAC rule (Z13): when Condition (CEL) holds for a check of
+// one of Actions on ResourceType ("" = any), Effect applies.
+type Policy struct {
+	ID           string
+	Name         string
+	Description  string
+	Effect       string // "allow" or "deny"
+	Actions      []string
+	ResourceType string
+	Condition    string
+	CreatedAt    time.Time
+}
+
 // UserPatch holds the fields an update may set; nil means unchanged.
 type UserPatch struct {
 	Name       *string
@@ -241,6 +279,29 @@ type Store interface {
 	ListRoles(ctx context.Context) ([]Role, error)
 	ListPermissions(ctx context.Context) ([]Permission, error)
 
+	// Authorization data (Z2-Z13). Role and permission names are unique;
+	// duplicates are ErrConflict, unknown names ErrNotFound.
+	GetRole(ctx context.Context, name string) (Role, error)
+	CreateRole(ctx context.Context, r *Role, ev *AuditEvent) error
+	// UpdateRole changes the description (when non-nil) and replaces the
+	// permissions (when non-nil).
+	UpdateRole(ctx context.Context, name string, description *string, permissions []string, ev *AuditEvent) (Role, error)
+	DeleteRole(ctx context.Context, name string, ev *AuditEvent) error
+	// CreatePermission adds a permission and grants it to grantTo roles.
+	CreatePermission(ctx context.Context, p *Permission, grantTo []string, ev *AuditEvent) error
+	SetUserPermissions(ctx context.Context, userID string, perms []string, now time.Time, ev *AuditEvent) error
+	CreateRelation(ctx context.Context, r *Relation, ev *AuditEvent) error
+	// DeleteRelation removes the tuple matching r's subject, permission
+	// and resource.
+	DeleteRelation(ctx context.Context, r Relation, ev *AuditEvent) error
+	ListRelations(ctx context.Context, q RelationQuery) ([]Relation, error)
+	// FindRelation returns the first tuple granting permission on the
+	// resource to any of subjects (an indexed lookup).
+	FindRelation(ctx context.Context, subjects []Subject, permission, resourceType, resourceID string) (Relation, bool, error)
+	ListPolicies(ctx context.Context) ([]Policy, error)
+	CreatePolicy(ctx context.Context, p *Policy, ev *AuditEvent) error
+	DeletePolicy(ctx context.Context, id string, ev *AuditEvent) error
+
 	// Audit.
 	AppendAudit(ctx context.Context, ev *AuditEvent) error
 	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
@@ -263,9 +324,10 @@ type Store interface {
 	CreateUserFromInvitation(ctx context.Context, tokenHash string, u *User, now time.Time, ev *AuditEvent) error
 	// MarkEmailVerified records that the user proved the address.
 	MarkEmailVerified(ctx context.Context, userID string, now time.Time, ev *AuditEvent) error
-	// KnownDevice reports whether the user had an earlier session from this
-	// IP address and user agent (R5: new-device login notices).
-	KnownDevice(ctx context.Context, userID, ip, userAgent, exceptSessionID string) (bool, error)
+	// KnownDevice reports whether the user had another session from this
+	// IP address and user agent, and whether they had any other session at
+	// all (R5: new-device login notices; a first login is not "new").
+	KnownDevice(ctx context.Context, userID, ip, userAgent, exceptSessionID string) (known, seenBefore bool, err error)
 
 	// Signing keys.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)

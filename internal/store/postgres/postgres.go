@@ -22,7 +22,7 @@ func Dialect() *sqlstore.Dialect {
 		Name:      "postgres",
 		Numbered:  true,
 		ForUpdate: " FOR UPDATE",
-		AggRoles:  "string_agg(role, ',')",
+		Agg:       "string_agg(%s, ',')",
 		IsUniqueViolation: func(err error) bool {
 			var e *pgconn.PgError
 			return errors.As(err, &e) && e.Code == "23505"

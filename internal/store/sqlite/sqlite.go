@@ -25,7 +25,7 @@ func Dialect() *sqlstore.Dialect {
 	return &sqlstore.Dialect{
 		Name:           "sqlite",
 		UnixMicroTimes: true,
-		AggRoles:       "group_concat(role, ',')",
+		Agg:            "group_concat(%s, ',')",
 		IsUniqueViolation: func(err error) bool {
 			var e *sqlite.Error
 			return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)

@@ -23,9 +23,9 @@ type Dialect struct {
 	// transaction (" FOR UPDATE" on PostgreSQL; SQLite write transactions
 	// are already exclusive).
 	ForUpdate string
-	// AggRoles aggregates user_roles.role of a group into one
-	// comma-separated string.
-	AggRoles string
+	// Agg is a format with one %s (a column) that aggregates the column
+	// over a group into one comma-separated string.
+	Agg string
 	// IsUniqueViolation reports whether err is a unique-constraint failure.
 	IsUniqueViolation func(error) bool
 	// IsForeignKeyViolation reports whether err is a foreign-key failure.

@@ -46,7 +46,8 @@ func (s *Store) migrations() ([]migration, error) {
 		}
 		ms = append(ms, migration{version: v, name: name, sql: string(b)})
 	}
-	ms = append(ms, migration{version: 2, name: "0002_seed_roles (go)", fn: seedRBAC})
+	ms = append(ms, migration{version: 2, name: "0002_seed_roles (go)", fn: seedRBAC},
+		migration{version: 5, name: "0005_seed_policies (go)", fn: seedPolicies})
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	for i := 1; i < len(ms); i++ {
 		if ms[i].version == ms[i-1].version {
@@ -152,6 +153,27 @@ func seedRBAC(ctx context.Context, tx *sql.Tx, d *Dialect, now time.Time) error 
 			if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO role_permissions (role, permission) VALUES (?, ?) ON CONFLICT DO NOTHING`), r.name, p); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// SeedPolicies are the two ABAC examples of the source documents (Z9,
+// Z13): authors edit their own posts; engineering reads internal
+// documents in business hours. They are ordinary policies: admins may
+// delete them.
+var seedPolicyList = []struct{ name, desc, effect, actions, resourceType, condition string }{
+	{"authors-edit-own-posts", "Authors may update their own posts (ownership rule).", "allow", `["posts.update"]`, "post",
+		`has(resource.attributes.author_id) && resource.attributes.author_id == subject.id`},
+	{"engineering-internal-docs-business-hours", "Engineering may read internal documents on weekdays from 09:00 to 17:00 UTC.", "allow", `["documents.read"]`, "document",
+		`has(subject.attributes.department) && subject.attributes.department == "engineering" && has(resource.attributes.classification) && resource.attributes.classification == "internal" && context.now.getDayOfWeek("UTC") >= 1 && context.now.getDayOfWeek("UTC") <= 5 && context.now.getHours("UTC") >= 9 && context.now.getHours("UTC") < 17`},
+}
+
+func seedPolicies(ctx context.Context, tx *sql.Tx, d *Dialect, now time.Time) error {
+	for _, p := range seedPolicyList {
+		if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO policies (id, name, description, effect, actions, resource_type, condition, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+			newID(), p.name, p.desc, p.effect, p.actions, p.resourceType, p.condition, d.t(now)); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -205,13 +205,16 @@ func (s *Store) MarkEmailVerified(ctx context.Context, userID string, now time.T
 	}))
 }
 
-// KnownDevice looks for an earlier session from the same IP and agent.
-func (s *Store) KnownDevice(ctx context.Context, userID, ip, userAgent, exceptSessionID string) (bool, error) {
+// KnownDevice looks for other sessions of the user, from the same IP and
+// agent and at all, in one query.
+func (s *Store) KnownDevice(ctx context.Context, userID, ip, userAgent, exceptSessionID string) (bool, bool, error) {
 	if !validUUID(userID) {
-		return false, nil
+		return false, false, nil
 	}
-	var n int
-	err := s.r.QueryRowContext(ctx, s.d.rebind(`SELECT count(*) FROM (SELECT 1 FROM sessions WHERE user_id = ? AND ip_address = ? AND user_agent = ? AND id <> ? LIMIT 1) x`),
-		userID, ip, userAgent, exceptOrNil(exceptSessionID)).Scan(&n)
-	return n > 0, s.wrap("known device", err)
+	var same, any int
+	err := s.r.QueryRowContext(ctx, s.d.rebind(`SELECT
+ (SELECT count(*) FROM (SELECT 1 FROM sessions WHERE user_id = ? AND ip_address = ? AND user_agent = ? AND id <> ? LIMIT 1) a),
+ (SELECT count(*) FROM (SELECT 1 FROM sessions WHERE user_id = ? AND id <> ? LIMIT 1) b)`),
+		userID, ip, userAgent, exceptOrNil(exceptSessionID), userID, exceptOrNil(exceptSessionID)).Scan(&same, &any)
+	return same > 0, any > 0, s.wrap("known device", err)
 }

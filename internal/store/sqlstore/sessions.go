@@ -29,11 +29,12 @@ func (s *Store) scanSessionUser(row interface{ Scan(...any) error }) (store.Sess
 	var x store.Session
 	var u store.User
 	dest := append(sessionDest(&x), userDest(&u)...)
-	dest = append(dest, listScan{&u.Roles})
+	dest = append(dest, listScan{&u.Roles}, listScan{&u.Permissions})
 	if err := row.Scan(dest...); err != nil {
 		return store.Session{}, store.User{}, err
 	}
 	sort.Strings(u.Roles)
+	sort.Strings(u.Permissions)
 	return x, u, nil
 }
 

@@ -161,12 +161,14 @@ const userColumns = `u.id, u.email, u.email_normalized, u.username, u.name, u.fi
  u.last_login_ip, u.attributes, u.created_at, u.updated_at`
 
 func (s *Store) userSelect() string {
-	return `SELECT ` + userColumns + `, ` + s.rolesOf() + ` AS roles FROM users u`
+	return `SELECT ` + userColumns + `, ` + s.rolesOf() + ` FROM users u`
 }
 
-// rolesOf is a correlated subquery aggregating the roles of users row u.
+// rolesOf is two correlated subqueries aggregating the roles and the
+// direct permissions of users row u.
 func (s *Store) rolesOf() string {
-	return `(SELECT ` + s.d.AggRoles + ` FROM user_roles WHERE user_id = u.id)`
+	return `(SELECT ` + fmt.Sprintf(s.d.Agg, "role") + ` FROM user_roles WHERE user_id = u.id),
+ (SELECT ` + fmt.Sprintf(s.d.Agg, "permission") + ` FROM user_permissions WHERE user_id = u.id)`
 }
 
 func userDest(u *store.User) []any {
@@ -194,11 +196,12 @@ func (s usernameScan) Scan(src any) error {
 
 func (s *Store) scanUser(row interface{ Scan(...any) error }) (store.User, error) {
 	var u store.User
-	dest := append(userDest(&u), listScan{&u.Roles})
+	dest := append(userDest(&u), listScan{&u.Roles}, listScan{&u.Permissions})
 	if err := row.Scan(dest...); err != nil {
 		return store.User{}, err
 	}
 	sort.Strings(u.Roles)
+	sort.Strings(u.Permissions)
 	return u, nil
 }
 

@@ -103,6 +103,12 @@ func subtests() []subtest {
 		{"ResetPassword", testResetPassword},
 		{"CreateUserFromInvitation", testCreateUserFromInvitation},
 		{"KnownDevice", testKnownDevice},
+
+		// Authorization data.
+		{"RoleCRUD", testRoleCRUD},
+		{"PermissionsAndDirectGrants", testPermissionsAndDirectGrants},
+		{"Relations", testRelations},
+		{"Policies", testPolicies},
 	}
 }
 
