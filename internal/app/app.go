@@ -301,8 +301,14 @@ func wire(ctx context.Context, co *core, mk keyset.MasterKey) (*Gatehouse, error
 	})
 	co.notify = flows
 
+	engine, err := authz.NewEngine(co.st, co.rbac, nil)
+	if err != nil {
+		return nil, err
+	}
+	authzAdmin := authz.NewAdmin(co.st, co.rbac, engine, co.sessions.InvalidateUser)
+
 	handler := httpapi.New(httpapi.Deps{
-		Config: c, Log: co.log, Identity: co.identity, Sessions: co.sessions, RBAC: co.rbac,
+		Config: c, Log: co.log, Identity: co.identity, Sessions: co.sessions, RBAC: co.rbac, Authz: engine, AuthzAdmin: authzAdmin,
 		Issuer: issuer, Verifier: verifier, Keys: keys, Limiter: limiter, Audit: co.st, Email: flows,
 		Ready: co.st.Ping, Registry: reg,
 	})

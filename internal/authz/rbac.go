@@ -98,6 +98,20 @@ func (r *RBAC) Permissions(ctx context.Context, roles []string) ([]string, error
 	return out, nil
 }
 
+// GrantingRole returns the first of roles that grants perm.
+func (r *RBAC) GrantingRole(ctx context.Context, roles []string, perm string) (string, bool, error) {
+	s, err := r.load(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	for _, role := range roles {
+		if _, ok := s.perms[role][perm]; ok {
+			return role, true, nil
+		}
+	}
+	return "", false, nil
+}
+
 // Has reports whether any of the roles grants perm. Unknown roles grant
 // nothing (Z15: default deny).
 func (r *RBAC) Has(ctx context.Context, roles []string, perm string) (bool, error) {

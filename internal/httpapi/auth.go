@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
@@ -148,7 +149,7 @@ func (s *Server) admin(perm string, h handlerFunc) http.Handler {
 			if err != nil {
 				return err
 			}
-			if !ok {
+			if !ok && !slices.Contains(c.User.Permissions, p) { // roles or direct grants (Z11)
 				ev := audit.MetaFrom(r.Context()).Event(audit.AccessDenied, audit.Denied, c.User.ID,
 					map[string]any{"permission": p, "route": r.Pattern})
 				if err := s.d.Audit.AppendAudit(r.Context(), ev); err != nil {

@@ -317,6 +317,7 @@ func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	perms = mergeSorted(perms, c.User.Permissions) // roles plus direct grants (Z11)
 	u := viewUser(c.User)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"user":        u,
@@ -326,4 +327,25 @@ func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) error {
 		"auth_method": c.via,
 	})
 	return nil
+}
+
+// mergeSorted returns the sorted union of two sorted string lists.
+func mergeSorted(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j >= len(b) || (i < len(a) && a[i] < b[j]):
+			out = append(out, a[i])
+			i++
+		case i >= len(a) || b[j] < a[i]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
 }

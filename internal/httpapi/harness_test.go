@@ -47,9 +47,34 @@ const (
 
 func newEnv(t *testing.T, kind storeKind, mutate func(*config.Config)) *env {
 	t.Helper()
+	return newEnvWith(t, kind, envOptions{mutate: mutate})
+}
+
+// envOptions adjust newEnvWith.
+type envOptions struct {
+	// mutate changes the configuration before Build.
+	mutate func(*config.Config)
+	// realPublicURL makes the public URL the test server's own address
+	// (the listener is opened before Build), so links in mails lead a
+	// real browser back to this server. Otherwise it is
+	// http://gatehouse.test. mutate runs after and may still change it.
+	realPublicURL bool
+}
+
+// newEnvWith is newEnv with options.
+func newEnvWith(t *testing.T, kind storeKind, o envOptions) *env {
+	t.Helper()
+	mutate := o.mutate
+	// The listener exists from here on; the handler is set after Build.
+	// Close is idempotent: this also covers the early exits below.
+	srv := httptest.NewUnstartedServer(nil)
+	t.Cleanup(srv.Close)
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTP.PublicURL = "http://gatehouse.test"
+	if o.realPublicURL {
+		cfg.HTTP.PublicURL = "http://" + srv.Listener.Addr().String()
+	}
 	cfg.HTTP.CORSOrigins = []string{"https://app.example.com"}
 	if kind == onPostgres {
 		cfg.Database.URL = secret.Secret(pgtest.NewDatabase(t))
@@ -69,7 +94,8 @@ func newEnv(t *testing.T, kind storeKind, mutate func(*config.Config)) *env {
 		t.Fatal(err)
 	}
 	g.Start(context.Background())
-	srv := httptest.NewServer(g.Handler)
+	srv.Config.Handler = g.Handler
+	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		g.Close()

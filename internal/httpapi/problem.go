@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/authz"
 	"github.com/gatehouse-auth/gatehouse/internal/emailflow"
 	"github.com/gatehouse-auth/gatehouse/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
@@ -86,9 +87,9 @@ func toProblem(err error) (Problem, http.Header) {
 		return problem(401, "unauthenticated", "Unauthenticated", "The credential is missing, invalid or expired."), h
 	case errors.Is(err, errCSRF):
 		return problem(403, "forbidden", "Forbidden", "Cross-origin request refused."), h
-	case errors.Is(err, errForbidden), errors.Is(err, identity.ErrEscalation), errors.Is(err, identity.ErrSelf), errors.Is(err, emailflow.ErrEscalation):
+	case errors.Is(err, errForbidden), errors.Is(err, identity.ErrEscalation), errors.Is(err, identity.ErrSelf), errors.Is(err, emailflow.ErrEscalation), errors.Is(err, authz.ErrEscalation):
 		detail := "You do not have permission to do this."
-		if errors.Is(err, identity.ErrEscalation) || errors.Is(err, emailflow.ErrEscalation) {
+		if errors.Is(err, identity.ErrEscalation) || errors.Is(err, emailflow.ErrEscalation) || errors.Is(err, authz.ErrEscalation) {
 			detail = "You cannot grant permissions you do not hold."
 		} else if errors.Is(err, identity.ErrSelf) {
 			detail = "You cannot do this to your own account."
@@ -109,6 +110,8 @@ func toProblem(err error) (Problem, http.Header) {
 	case errors.As(err, &mna):
 		h.Set("Allow", mna.allow)
 		return problem(405, "method_not_allowed", "Method not allowed", "Allowed: "+mna.allow+"."), h
+	case errors.Is(err, authz.ErrBuiltin):
+		return problem(409, "conflict", "Conflict", "Builtin roles cannot be deleted, and admin keeps every permission."), h
 	case errors.Is(err, identity.ErrLastAdmin):
 		return problem(409, "conflict", "Conflict", "The last active admin cannot lose admin access."), h
 	case errors.Is(err, identity.ErrEmailTaken):

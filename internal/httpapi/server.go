@@ -40,12 +40,15 @@ type Deps struct {
 	Identity *identity.Service
 	Sessions *session.Service
 	RBAC     *authz.RBAC
-	Issuer   *token.Issuer
-	Verifier TokenVerifier
-	Keys     *keyset.Set
-	Limiter  ratelimit.Limiter
-	Audit    AuditStore
-	Email    *emailflow.Service
+	// Authz answers checks; AuthzAdmin manages roles, grants and policies.
+	Authz      *authz.Engine
+	AuthzAdmin *authz.Admin
+	Issuer     *token.Issuer
+	Verifier   TokenVerifier
+	Keys       *keyset.Set
+	Limiter    ratelimit.Limiter
+	Audit      AuditStore
+	Email      *emailflow.Service
 	// Ready reports whether the database is reachable (/readyz).
 	Ready func(ctx context.Context) error
 	// Registry receives the HTTP metrics and serves /metrics.
