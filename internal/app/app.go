@@ -182,7 +182,7 @@ func buildCore(ctx context.Context, c config.Config, log *slog.Logger, po *passw
 	ident := identity.New(st, h, rbac, identity.Options{
 		LockoutThreshold: c.Lockout.Threshold, LockoutDuration: c.Lockout.Duration,
 		Policy: password.Policy{MinLength: c.Password.MinLength, MaxLength: c.Password.MaxLength},
-		Log: log, OnUserChanged: sessions.InvalidateUser, RequireEmailVerification: c.RequireEmailVerification,
+		Log:    log, OnUserChanged: sessions.InvalidateUser, RequireEmailVerification: c.RequireEmailVerification,
 	})
 	co := &core{cfg: c, log: log, st: st, hasher: h, rbac: rbac, sessions: sessions, identity: ident}
 	ident.SetOnLocked(func(ctx context.Context, u store.User, until time.Time) {

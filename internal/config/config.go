@@ -32,8 +32,8 @@ type Config struct {
 	Tokens    Tokens        `yaml:"tokens"`
 	Lockout   Lockout       `yaml:"lockout"`
 	RateLimit RateLimit     `yaml:"rate_limit"`
-	Mail     Mail     `yaml:"mail"`
-	OneTime  OneTime  `yaml:"one_time_tokens"`
+	Mail      Mail          `yaml:"mail"`
+	OneTime   OneTime       `yaml:"one_time_tokens"`
 	// RequireEmailVerification blocks login until the email is verified.
 	RequireEmailVerification bool   `yaml:"require_email_verification"`
 	LogLevel                 string `yaml:"log_level"`

@@ -325,7 +325,7 @@ func anyStrings(v any) []string {
 func TestLoginNotices(t *testing.T) {
 	e := newEnv(t, onSQLite, func(c *config.Config) { c.RateLimit.LoginFailuresPerKey.N = 0 })
 	e.signup("alice@test.com")
-	e.waitMailTo("alice@test.com", 1) // verification
+	e.waitMailTo("alice@test.com", 1)       // verification
 	e.login("alice@test.com", goodPassword) // first login: no notice
 	e.login("alice@test.com", goodPassword) // same device: no notice
 	r := e.req("POST", "/v1/auth/login", map[string]any{"email": "alice@test.com", "password": goodPassword}, "User-Agent", "NewPhone/2.0")

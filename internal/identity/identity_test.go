@@ -168,7 +168,10 @@ func TestRehashOnParameterChange(t *testing.T) {
 // fakeRoles lets a test define what roles grant without the store.
 type fakeRoles map[string][]string
 
-func (f fakeRoles) RoleExists(_ context.Context, n string) (bool, error) { _, ok := f[n]; return ok, nil }
+func (f fakeRoles) RoleExists(_ context.Context, n string) (bool, error) {
+	_, ok := f[n]
+	return ok, nil
+}
 func (f fakeRoles) Permissions(_ context.Context, roles []string) ([]string, error) {
 	var out []string
 	for _, r := range roles {
