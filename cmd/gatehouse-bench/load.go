@@ -133,8 +133,9 @@ type Result struct {
 	FirstError      string
 	// CPU is the cores used on average over the window by the server, by
 	// the benchmark process, by the server's PostgreSQL backends and by
-	// everything else on the machine (other people's builds share it). For the floor the server is the benchmark
-	// process, and Server and Gen are the same figure.
+	// everything else on the machine (other people's builds share it).
+	// For the floor the server is the benchmark process, and Server and
+	// Gen are the same figure.
 	CPU      cpuUse
 	CPUKnown bool
 	// PeakRSS is VmHWM of the server over warm-up and window (reset just

@@ -51,10 +51,14 @@
 //
 // Before any load it measures how long the server takes from process start
 // to the first 200 from /readyz (polled every 2 ms) and its RSS at rest,
-// once on an empty data dir (or database) and once on restart; it measures
-// the raw argon2id rate in this process with the server's own password
-// package; and it reads the server's peak RSS (VmHWM, reset before each
-// scenario) from /proc.
+// once on an empty data dir (or database) and once on restart. Just before
+// the login scenario, with the server idle, it measures the raw argon2id
+// rate in this process with the server's own password package and default
+// parameters on GOMAXPROCS goroutines. It reads the server's peak RSS
+// (VmHWM, reset before each scenario) and every process's CPU time from
+// /proc, so each scenario also shows the cores used by the server, by the
+// load generator, by the server's PostgreSQL backends and by everything
+// else.
 //
 // The server runs with --disable-rate-limits, GATEHOUSE_LOG_LEVEL=warn,
 // a temp --data-dir and, with a database URL, a random
@@ -286,6 +290,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			sc.worker = whoamiScenario(hc, srv.base, o.conc, accts, func(a *account) string { return a.accessToken })
 		case scRefresh:
 			sc.worker = refreshScenario(hc, srv.base, accts)
+		case scCheck:
+			sc.worker = checkScenario(hc, srv.base+"/v1/authz/check", o.conc, accts, checkBody)
+		case scCheckBatch:
+			// Latency of one batch, so one client: the target is time per
+			// batch, not throughput under queueing.
+			sc.concurrency = 1
+			sc.worker = checkScenario(hc, srv.base+"/v1/authz/check-batch", 1, accts, batchBody)
 		case scSignup:
 			sc.worker = signupScenario(hc, srv.base, runID)
 		case scLogin:
@@ -401,5 +412,5 @@ func databaseName(rawURL string) string {
 
 // scenarioOrder is every scenario in the order a run measures them.
 func scenarioOrder() []string {
-	return []string{scFloor, scWhoamiSession, scWhoamiAccess, scRefresh, scSignup, scLogin}
+	return []string{scFloor, scWhoamiSession, scWhoamiAccess, scCheck, scCheckBatch, scRefresh, scSignup, scLogin}
 }

@@ -121,10 +121,11 @@ func loadAverage() string {
 }
 
 // postgresCPU returns the CPU time used so far by the PostgreSQL backend
-// processes serving database db on this machine: those whose process
-// title (cmdline) is "postgres: [<cluster>:] <user> <db> ...". PostgreSQL's
-// shared background processes (WAL writer, checkpointer) are not counted. Backends that exited are missing
-// from the sum, so a window's figure can only err low.
+// processes serving database db on this machine, those whose process
+// title (cmdline) is "postgres: [<cluster>:] <user> <db> ...", plus the
+// cluster's WAL writer, checkpointer, background writer and autovacuum,
+// which work for every database (so another database's load would count
+// too). Backends that exited are missing from the sum.
 func postgresCPU(db string) time.Duration {
 	if db == "" {
 		return 0
@@ -149,7 +150,10 @@ func postgresCPU(db string) time.Duration {
 		if len(f) > i && strings.HasSuffix(f[i], ":") {
 			i++
 		}
-		if len(f) < i+2 || f[i+1] != db {
+		title := strings.Join(f[i:], " ")
+		shared := strings.HasPrefix(title, "walwriter") || strings.HasPrefix(title, "checkpointer") ||
+			strings.HasPrefix(title, "background writer") || strings.HasPrefix(title, "autovacuum")
+		if !shared && (len(f) < i+2 || f[i+1] != db) {
 			continue
 		}
 		if t, err := procCPU(pid); err == nil {

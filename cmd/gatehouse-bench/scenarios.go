@@ -24,7 +24,43 @@ const (
 	scRefresh       = "refresh"
 	scSignup        = "signup"
 	scLogin         = "login"
+	scCheck         = "check"
+	scCheckBatch    = "check-batch"
 )
+
+// checkBody is one RBAC-decided check (a viewer may read posts), the
+// common case of POST /v1/authz/check.
+var checkBody = jsonBody(map[string]any{"action": "posts.read", "resource": map[string]any{"type": "post", "id": "42"}})
+
+// batchBody holds 100 checks of mixed outcome: RBAC allows, default
+// denies and the seeded ownership policy (CEL).
+var batchBody = func() []byte {
+	checks := make([]any, 100)
+	for i := range checks {
+		switch i % 3 {
+		case 0:
+			checks[i] = map[string]any{"action": "posts.read", "resource": map[string]any{"type": "post", "id": fmt.Sprint(i)}}
+		case 1:
+			checks[i] = map[string]any{"action": "posts.delete", "resource": map[string]any{"type": "post", "id": fmt.Sprint(i)}}
+		default:
+			checks[i] = map[string]any{"action": "posts.update", "resource": map[string]any{"type": "post", "id": fmt.Sprint(i), "attributes": map[string]any{"author_id": "someone-else"}}}
+		}
+	}
+	return jsonBody(map[string]any{"checks": checks})
+}()
+
+// checkScenario posts one body to an authz endpoint with the accounts'
+// access tokens, round-robin.
+func checkScenario(hc *http.Client, url string, c int, accts []*account, body []byte) func(i int) requestFunc {
+	return func(i int) requestFunc {
+		k := i
+		return func(ctx context.Context) error {
+			a := accts[k%len(accts)]
+			k += c
+			return do(ctx, hc, http.MethodPost, url, a.accessToken, body, nil)
+		}
+	}
+}
 
 // account is a user created during setup, with the credentials of one
 // session.

@@ -244,14 +244,18 @@ func buildServer(ctx context.Context, dir string) (bin, revision string, err err
 }
 
 // gitRevision describes the checkout at root as binaryRevision does, from
-// git itself (builds may run with -buildvcs=false); "unknown" without git.
+// git itself (builds may run with -buildvcs=false), ignoring changes under
+// cmd/gatehouse-bench; "unknown" without git.
 func gitRevision(ctx context.Context, root string) string {
 	rev, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--short=12", "HEAD").Output()
 	if err != nil {
 		return "unknown"
 	}
 	out := strings.TrimSpace(string(rev))
-	if st, err := exec.CommandContext(ctx, "git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+	// Changes to the benchmark itself do not change the server binary.
+	st, err := exec.CommandContext(ctx, "git", "-C", root, "status", "--porcelain", "--untracked-files=no",
+		"--", ".", ":(exclude)cmd/gatehouse-bench").Output()
+	if err == nil && len(bytes.TrimSpace(st)) > 0 {
 		out += "+modified"
 	}
 	return out

@@ -310,6 +310,7 @@ func (a *Admin) Grant(ctx context.Context, actor store.User, in RelationInput) (
 	if err := a.st.CreateRelation(ctx, &r, ev); err != nil {
 		return store.Relation{}, fmt.Errorf("grant: %w", err)
 	}
+	a.engine.InvalidateRelations()
 	return r, nil
 }
 
@@ -322,6 +323,7 @@ func (a *Admin) Revoke(ctx context.Context, in RelationInput) error {
 	if err := a.st.DeleteRelation(ctx, in.relation(), ev); err != nil {
 		return fmt.Errorf("revoke: %w", err)
 	}
+	a.engine.InvalidateRelations()
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 type Store interface {
 	RoleStore
 	FindRelation(ctx context.Context, subjects []store.Subject, permission, resourceType, resourceID string) (store.Relation, bool, error)
+	RelationKinds(ctx context.Context) ([][2]string, error)
 	ListPolicies(ctx context.Context) ([]store.Policy, error)
 }
 
@@ -71,7 +72,39 @@ type Engine struct {
 	env      *cel.Env
 	now      func() time.Time
 	policies atomic.Pointer[policySet]
+	kinds    atomic.Pointer[relationKinds]
 	mu       sync.Mutex
+}
+
+// relationKinds is the set of (resource type, permission) pairs that have
+// tuples, with when it was loaded. A check whose pair is absent needs no
+// lookup. The set is reloaded when this process changes relations, and
+// at least every kindsTTL, so a tuple added by another process for a new
+// pair is seen within that time (a late allow, never a late deny).
+type relationKinds struct {
+	set    map[[2]string]bool
+	loaded time.Time
+}
+
+const kindsTTL = 30 * time.Second
+
+// InvalidateRelations makes the next check reload the relation kinds.
+func (e *Engine) InvalidateRelations() { e.kinds.Store(nil) }
+
+func (e *Engine) mayHaveRelation(ctx context.Context, resourceType, permission string) (bool, error) {
+	k := e.kinds.Load()
+	if k == nil || e.now().Sub(k.loaded) > kindsTTL {
+		list, err := e.st.RelationKinds(ctx)
+		if err != nil {
+			return false, err
+		}
+		k = &relationKinds{set: make(map[[2]string]bool, len(list)), loaded: e.now()}
+		for _, p := range list {
+			k.set[p] = true
+		}
+		e.kinds.Store(k)
+	}
+	return k.set[[2]string{resourceType, permission}], nil
 }
 
 // compiledPolicy is a stored policy with its program.
@@ -273,7 +306,14 @@ func (e *Engine) Check(ctx context.Context, req Request) (Decision, error) {
 		}
 	}
 	// 5. ACL tuples on this resource (one indexed lookup).
+	may := false
 	if req.Resource.ID != "" && req.Subject.ID != "" {
+		var err error
+		if may, err = e.mayHaveRelation(ctx, req.Resource.Type, req.Action); err != nil {
+			return Decision{}, err
+		}
+	}
+	if may {
 		subjects := make([]store.Subject, 0, len(req.Subject.Roles)+1)
 		subjects = append(subjects, store.Subject{Type: "user", ID: req.Subject.ID})
 		for _, r := range req.Subject.Roles {

@@ -3,7 +3,9 @@ package authz
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -26,6 +28,9 @@ type RBAC struct {
 type snapshot struct {
 	perms map[string]map[string]struct{} // role -> permission set
 	roles []store.Role
+	// union memoises Permissions per role list (joined by ","); the
+	// snapshot is immutable, so entries never go stale.
+	union sync.Map
 }
 
 // NewRBAC returns an RBAC that loads lazily on first use.
@@ -84,6 +89,10 @@ func (r *RBAC) Permissions(ctx context.Context, roles []string) ([]string, error
 	if err != nil {
 		return nil, err
 	}
+	key := strings.Join(roles, ",")
+	if v, ok := s.union.Load(key); ok {
+		return v.([]string), nil
+	}
 	seen := map[string]struct{}{}
 	out := []string{}
 	for _, role := range roles {
@@ -95,6 +104,10 @@ func (r *RBAC) Permissions(ctx context.Context, roles []string) ([]string, error
 		}
 	}
 	sort.Strings(out)
+	out = slices.Clip(out)
+	if len(out) < 1000 {
+		s.union.Store(key, out)
+	}
 	return out, nil
 }
 

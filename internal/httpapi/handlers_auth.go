@@ -319,14 +319,17 @@ func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) error {
 	}
 	perms = mergeSorted(perms, c.User.Permissions) // roles plus direct grants (Z11)
 	u := viewUser(c.User)
-	writeJSON(w, http.StatusOK, map[string]any{
-		"user":        u,
-		"session":     viewSession(c.Session, c.Session.ID),
-		"roles":       u.Roles,
-		"permissions": perms,
-		"auth_method": c.via,
-	})
+	writeJSON(w, http.StatusOK, whoamiView{User: u, Session: viewSession(c.Session, c.Session.ID), Roles: u.Roles, Permissions: perms, AuthMethod: c.via})
 	return nil
+}
+
+// whoamiView is the whoami answer (a struct: it is the hottest response).
+type whoamiView struct {
+	User        userView    `json:"user"`
+	Session     sessionView `json:"session"`
+	Roles       []string    `json:"roles"`
+	Permissions []string    `json:"permissions"`
+	AuthMethod  string      `json:"auth_method"`
 }
 
 // mergeSorted returns the sorted union of two sorted string lists.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -135,8 +136,23 @@ func (s *Server) auditDenials(r *http.Request, denied []map[string]any) {
 		denied = denied[:10]
 	}
 	ev := audit.MetaFrom(r.Context()).Event("authz.denied", audit.Denied, c.User.ID, map[string]any{"checks": denied})
-	if err := s.d.Audit.AppendAudit(r.Context(), ev); err != nil {
-		s.log.WarnContext(r.Context(), "audit denial", "err", err)
+	// A denial changes nothing, so its record need not hold up the
+	// answer: it is written in the background, at most auditInFlight at
+	// a time; beyond that the request waits (backpressure, nothing lost).
+	ctx := context.WithoutCancel(r.Context())
+	write := func() {
+		if err := s.d.Audit.AppendAudit(ctx, ev); err != nil {
+			s.log.WarnContext(ctx, "audit denial", "err", err)
+		}
+	}
+	select {
+	case s.auditSlots <- struct{}{}:
+		go func() {
+			defer func() { <-s.auditSlots }()
+			write()
+		}()
+	default:
+		write()
 	}
 }
 

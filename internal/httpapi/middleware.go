@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
@@ -43,10 +45,21 @@ type ctxKey int
 
 const requestIDKey ctxKey = iota
 
-func newRequestID() string {
-	b := make([]byte, 8)
+// requestIDs makes request ids: a random per-process prefix and a counter,
+// unique across restarts and replicas without a random read per request.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	return &requestIDs{prefix: hex.EncodeToString(b)}
+}
+
+func (g *requestIDs) next() string {
+	return g.prefix + strconv.FormatUint(g.n.Add(1), 36)
 }
 
 // requestIDFrom returns the request id stored by the outer middleware.
@@ -110,7 +123,7 @@ func (s *Server) isTrusted(ip string) bool {
 func (s *Server) outer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := newRequestID()
+		id := s.ids.next()
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		ctx = audit.WithMeta(ctx, audit.Meta{IP: s.clientIP(r), UserAgent: truncate(r.UserAgent(), 512), RequestID: id})
 		r = r.WithContext(ctx)
@@ -150,17 +163,25 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// securityHeaders are sent on every response (T13).
+// Security headers sent on every response (T13), in canonical form so
+// they are set without per-request canonicalisation. Pages override the
+// CSP with their own.
+var securityHeaderValues = [][2]string{
+	{"X-Content-Type-Options", "nosniff"},
+	{"X-Frame-Options", "DENY"},
+	{"Referrer-Policy", "no-referrer"},
+	{"Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"},
+	{"Cross-Origin-Opener-Policy", "same-origin"},
+	{"Cross-Origin-Resource-Policy", "same-origin"},
+	{"Permissions-Policy", "geolocation=(), camera=(), microphone=()"},
+}
+
 func (s *Server) securityHeaders(h http.Header) {
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	h.Set("Cross-Origin-Resource-Policy", "same-origin")
-	h.Set("Permissions-Policy", "geolocation=(), camera=(), microphone=()")
+	for _, kv := range securityHeaderValues {
+		h[kv[0]] = []string{kv[1]}
+	}
 	if s.secure {
-		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		h["Strict-Transport-Security"] = []string{"max-age=63072000; includeSubDomains"}
 	}
 }
 

@@ -58,6 +58,8 @@ type Deps struct {
 // Server is Gatehouse's HTTP handler.
 type Server struct {
 	d           Deps
+	ids         *requestIDs
+	auditSlots  chan struct{} // background audit writes in flight
 	log         *slog.Logger
 	mux         *http.ServeMux
 	handler     http.Handler
@@ -79,6 +81,8 @@ func New(d Deps) *Server {
 	}
 	s := &Server{
 		d:           d,
+		ids:         newRequestIDs(),
+		auditSlots:  make(chan struct{}, auditInFlight),
 		log:         slog.New(logHandler{log.Handler()}),
 		mux:         http.NewServeMux(),
 		corsOrigins: map[string]bool{},
@@ -119,6 +123,9 @@ func New(d Deps) *Server {
 	s.handler = s.outer(s.cors(s.guard(s.mux)))
 	return s
 }
+
+// auditInFlight bounds background audit writes.
+const auditInFlight = 64
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }

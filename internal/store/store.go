@@ -298,6 +298,10 @@ type Store interface {
 	// FindRelation returns the first tuple granting permission on the
 	// resource to any of subjects (an indexed lookup).
 	FindRelation(ctx context.Context, subjects []Subject, permission, resourceType, resourceID string) (Relation, bool, error)
+	// RelationKinds lists the distinct (resource type, permission) pairs
+	// that have at least one tuple, so checks can skip lookups that cannot
+	// match.
+	RelationKinds(ctx context.Context) ([][2]string, error)
 	ListPolicies(ctx context.Context) ([]Policy, error)
 	CreatePolicy(ctx context.Context, p *Policy, ev *AuditEvent) error
 	DeletePolicy(ctx context.Context, id string, ev *AuditEvent) error

@@ -263,6 +263,24 @@ func (s *Store) FindRelation(ctx context.Context, subjects []store.Subject, perm
 	return r, true, nil
 }
 
+// RelationKinds lists the (resource type, permission) pairs in use.
+func (s *Store) RelationKinds(ctx context.Context) ([][2]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT resource_type, permission FROM relations`)
+	if err != nil {
+		return nil, s.wrap("relation kinds", err)
+	}
+	defer rows.Close()
+	var out [][2]string
+	for rows.Next() {
+		var k [2]string
+		if err := rows.Scan(&k[0], &k[1]); err != nil {
+			return nil, s.wrap("relation kinds", err)
+		}
+		out = append(out, k)
+	}
+	return out, s.wrap("relation kinds", rows.Err())
+}
+
 // ListPolicies returns every policy by name.
 func (s *Store) ListPolicies(ctx context.Context) ([]store.Policy, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, name, description, effect, actions, resource_type, condition, created_at FROM policies ORDER BY name`)

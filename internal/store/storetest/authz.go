@@ -104,6 +104,10 @@ func testRelations(t *testing.T, st store.Store) {
 			t.Errorf("FindRelation(%v, %s, %s:%s) = %v, %v; want %v", c.subjects, c.perm, c.typ, c.id, ok, err, c.want)
 		}
 	}
+	kinds, err := st.RelationKinds(ctx)
+	if err != nil || len(kinds) != 2 {
+		t.Fatalf("RelationKinds = %v, %v; want (post, posts.update) and (post, posts.delete)", kinds, err)
+	}
 	rs, err := st.ListRelations(ctx, store.RelationQuery{ResourceType: "post", ResourceID: "42"})
 	if err != nil || len(rs) != 2 {
 		t.Fatalf("ListRelations by resource: %d %v", len(rs), err)
