@@ -21,7 +21,7 @@
 //	-users N             users created during setup (default 50; raised to -c
 //	                     when refresh runs, each refresh worker owns one)
 //	-scenarios LIST      comma list of floor, whoami-session, whoami-access,
-//	                     refresh, signup, login (default all)
+//	                     check, check-batch, refresh, signup, login (default all)
 //	-hash-d DURATION     how long to measure the raw argon2id rate (default 3s)
 //	-retry-after BOOL    on 429, wait Retry-After plus up to 50% jitter, like a
 //	                     polite client (default true); false retries at once
@@ -43,9 +43,11 @@
 // process on a loopback port, through the same client code: the most this
 // machine can answer, the yardstick), whoami-session (GET /v1/auth/whoami
 // with Authorization: Bearer <session token>), whoami-access (the same with
-// the JWT access token), refresh (each worker chains its own refresh
-// tokens), signup (unique emails) and login (the setup users with their
-// passwords). Throughput and latency count 2xx answers only; other statuses
+// the JWT access token), check (POST /v1/authz/check, one RBAC-decided
+// check), check-batch (POST /v1/authz/check-batch with 100 checks, one
+// client: the latency of a batch), refresh (each worker chains its own
+// refresh tokens), signup (unique emails) and login (the setup users with
+// their passwords). Throughput and latency count 2xx answers only; other statuses
 // are counted and printed apart (429 from the bounded hashing queue is
 // expected under 200 concurrent logins).
 //

@@ -26,7 +26,7 @@ type Options struct {
 	// Workers is how many hashes may run at once; 0 means
 	// runtime.GOMAXPROCS(0).
 	Workers int
-	// Queue is how many callers may wait for a worker; 0 means 2*Workers.
+	// Queue is how many callers may wait for a worker; 0 means Workers: one caller waits per worker, so an admitted login waits at most one hash before its own (p99 near 2-3 hashes), and the rest get a quick 429.
 	// A caller arriving when Queue callers already wait gets ErrBusy.
 	Queue int
 	// MaxMemory is the largest argon2id memory cost, in KiB, that Verify
@@ -88,7 +88,7 @@ func NewHasher(o Options) (*Hasher, error) {
 		return nil, fmt.Errorf("password: queue %d is negative", o.Queue)
 	}
 	if o.Queue == 0 {
-		o.Queue = 2 * o.Workers
+		o.Queue = o.Workers
 	}
 	if o.AllowWeakParams {
 		if err := o.Params.check(hardLimits(o.MaxMemory)); err != nil {

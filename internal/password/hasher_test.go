@@ -153,8 +153,8 @@ func TestNewHasherOptions(t *testing.T) {
 	}
 
 	h := newTestHasher(t, Options{Workers: 3})
-	if cap(h.slots) != 3 || h.queue != 6 {
-		t.Fatalf("workers %d queue %d, want 3 and default 6", cap(h.slots), h.queue)
+	if cap(h.slots) != 3 || h.queue != 3 {
+		t.Fatalf("workers %d queue %d, want 3 and default 3 (one waiter per worker)", cap(h.slots), h.queue)
 	}
 	if h.Params() != cheapParams() {
 		t.Fatalf("Params() = %+v", h.Params())
