@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -344,7 +345,9 @@ func (a *Admin) Policies(ctx context.Context) ([]store.Policy, error) { return a
 
 // CreatePolicy compiles and stores a policy; a condition that does not
 // compile or type-check is a validation error with the compiler's message.
-func (a *Admin) CreatePolicy(ctx context.Context, p store.Policy) (store.Policy, error) {
+// An allow policy can grant only actions the actor holds (Z10); "*" needs
+// every permission there is.
+func (a *Admin) CreatePolicy(ctx context.Context, actor store.User, p store.Policy) (store.Policy, error) {
 	var errs validation.Errors
 	if !nameRE.MatchString(p.Name) {
 		errs.Add("name", "must be 1-63 lowercase letters, digits, - or _, starting with a letter")
@@ -374,6 +377,11 @@ func (a *Admin) CreatePolicy(ctx context.Context, p store.Policy) (store.Policy,
 	if err := errs.Err(); err != nil {
 		return store.Policy{}, err
 	}
+	if p.Effect == "allow" {
+		if err := a.checkPolicyActions(ctx, actor, p.Actions); err != nil {
+			return store.Policy{}, err
+		}
+	}
 	p.ID, p.CreatedAt = "", time.Time{}
 	ev := audit.MetaFrom(ctx).Event("policy.created", audit.Success, "", map[string]any{"policy": p.Name, "effect": p.Effect, "actions": p.Actions})
 	if err := a.st.CreatePolicy(ctx, &p, ev); err != nil {
@@ -381,6 +389,30 @@ func (a *Admin) CreatePolicy(ctx context.Context, p store.Policy) (store.Policy,
 	}
 	a.engine.InvalidatePolicies()
 	return p, nil
+}
+
+func (a *Admin) checkPolicyActions(ctx context.Context, actor store.User, actions []string) error {
+	have, err := a.actorPermissions(ctx, actor)
+	if err != nil {
+		return err
+	}
+	need := actions
+	if slices.Contains(actions, "*") {
+		all, err := a.st.ListPermissions(ctx)
+		if err != nil {
+			return err
+		}
+		need = nil
+		for _, p := range all {
+			need = append(need, p.Name)
+		}
+	}
+	for _, p := range need {
+		if p != "*" && !have[p] {
+			return fmt.Errorf("%w: %s", ErrEscalation, p)
+		}
+	}
+	return nil
 }
 
 // DeletePolicy removes a policy.

@@ -114,7 +114,10 @@ type compiledPolicy struct {
 	actions map[string]bool
 }
 
-type policySet struct{ deny, allow []compiledPolicy }
+type policySet struct {
+	deny, allow []compiledPolicy
+	loaded      time.Time
+}
 
 // maxConditionCost bounds the work one condition may do per evaluation.
 const maxConditionCost = 10_000
@@ -166,19 +169,19 @@ func (e *Engine) Compile(condition string) (cel.Program, error) {
 func (e *Engine) InvalidatePolicies() { e.policies.Store(nil) }
 
 func (e *Engine) loadPolicies(ctx context.Context) (*policySet, error) {
-	if ps := e.policies.Load(); ps != nil {
+	if ps := e.policies.Load(); ps != nil && e.now().Sub(ps.loaded) < snapshotTTL {
 		return ps, nil
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if ps := e.policies.Load(); ps != nil {
+	if ps := e.policies.Load(); ps != nil && e.now().Sub(ps.loaded) < snapshotTTL {
 		return ps, nil
 	}
 	stored, err := e.st.ListPolicies(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load policies: %w", err)
 	}
-	ps := &policySet{}
+	ps := &policySet{loaded: e.now()}
 	for _, p := range stored {
 		prg, err := e.Compile(p.Condition)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
@@ -26,11 +27,13 @@ type RBAC struct {
 }
 
 type snapshot struct {
-	perms map[string]map[string]struct{} // role -> permission set
-	roles []store.Role
+	loaded time.Time
+	perms  map[string]map[string]struct{} // role -> permission set
+	roles  []store.Role
 	// union memoises Permissions per role list (joined by ","); the
 	// snapshot is immutable, so entries never go stale.
-	union sync.Map
+	union    sync.Map
+	memoized atomic.Int64 // bounds union
 }
 
 // NewRBAC returns an RBAC that loads lazily on first use.
@@ -39,20 +42,25 @@ func NewRBAC(st RoleStore) *RBAC { return &RBAC{st: st} }
 // Invalidate drops the snapshot; the next check reloads it.
 func (r *RBAC) Invalidate() { r.snap.Store(nil) }
 
+// snapshotTTL bounds how long a snapshot is trusted without reloading:
+// changes made by another process (another replica) are seen within it;
+// changes made through this process apply at once (Invalidate).
+const snapshotTTL = 30 * time.Second
+
 func (r *RBAC) load(ctx context.Context) (*snapshot, error) {
-	if s := r.snap.Load(); s != nil {
+	if s := r.snap.Load(); s != nil && time.Since(s.loaded) < snapshotTTL {
 		return s, nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if s := r.snap.Load(); s != nil {
+	if s := r.snap.Load(); s != nil && time.Since(s.loaded) < snapshotTTL {
 		return s, nil
 	}
 	roles, err := r.st.ListRoles(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load roles: %w", err)
 	}
-	s := &snapshot{perms: map[string]map[string]struct{}{}, roles: roles}
+	s := &snapshot{loaded: time.Now(), perms: map[string]map[string]struct{}{}, roles: roles}
 	for _, role := range roles {
 		set := map[string]struct{}{}
 		for _, p := range role.Permissions {
@@ -89,6 +97,9 @@ func (r *RBAC) Permissions(ctx context.Context, roles []string) ([]string, error
 	if err != nil {
 		return nil, err
 	}
+	if len(roles) > 64 {
+		roles = roles[:64:64] // more roles than any real user holds
+	}
 	key := strings.Join(roles, ",")
 	if v, ok := s.union.Load(key); ok {
 		return v.([]string), nil
@@ -105,7 +116,7 @@ func (r *RBAC) Permissions(ctx context.Context, roles []string) ([]string, error
 	}
 	sort.Strings(out)
 	out = slices.Clip(out)
-	if len(out) < 1000 {
+	if len(key) <= 512 && s.memoized.Add(1) <= 10_000 {
 		s.union.Store(key, out)
 	}
 	return out, nil

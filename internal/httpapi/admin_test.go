@@ -179,3 +179,41 @@ func TestRoleAssignmentNeedsAdmin(t *testing.T) {
 	// With two admins, one may step down.
 	expect(t, e.req("PUT", "/v1/admin/users/"+adm.userID+"/roles", map[string]any{"roles": []string{"editor"}}, bearer(adm.access)...), 200, "step down")
 }
+
+// TestLimitedAdminCannotTakeOverStrongerAccounts: an admin-API user with
+// users.update (but not every permission of the target) cannot change the
+// email of, demote, suspend or delete a more powerful user, nor grant
+// themself attributes or policies.
+func TestLimitedAdminCannotTakeOverStrongerAccounts(t *testing.T) {
+	bothStores(t, func(t *testing.T, kind storeKind) {
+		e := newEnv(t, kind, nil)
+		root := e.admin("root@example.com")
+		rb := bearer(root.access)
+		expect(t, e.req("POST", "/v1/admin/roles", map[string]any{"name": "helpdesk", "permissions": []string{"admin.access", "users.read", "users.update", "roles.assign", "policies.manage", "posts.read"}}, rb...), 201, "helpdesk role")
+		e.signup("help@example.com")
+		e.signup("victim@example.com")
+		help := e.login("help@example.com", goodPassword)
+		victim := e.login("victim@example.com", goodPassword)
+		expect(t, e.req("PUT", "/v1/admin/users/"+help.userID+"/roles", map[string]any{"roles": []string{"helpdesk"}}, rb...), 200, "make helpdesk")
+		hb := bearer(e.login("help@example.com", goodPassword).access)
+
+		for name, c := range map[string]struct {
+			method, path string
+			body         any
+		}{
+			"change the admin's email": {"PATCH", "/v1/admin/users/" + root.userID, map[string]any{"email": "attacker@evil.example"}},
+			"demote the admin":         {"PUT", "/v1/admin/users/" + root.userID + "/roles", map[string]any{"roles": []string{}}},
+			"suspend the admin":        {"POST", "/v1/admin/users/" + root.userID + "/suspend", nil},
+			"revoke admin sessions":    {"DELETE", "/v1/admin/users/" + root.userID + "/sessions", nil},
+			"own ABAC attributes":      {"PATCH", "/v1/admin/users/" + help.userID, map[string]any{"attributes": map[string]any{"department": "engineering"}}},
+			"allow-everything policy":  {"POST", "/v1/admin/policies", map[string]any{"name": "mine", "effect": "allow", "actions": []string{"*"}, "condition": "subject.id == '" + help.userID + "'"}},
+		} {
+			expectProblem(t, e.req(c.method, c.path, c.body, hb...), 403, "forbidden", name)
+		}
+		if r := e.req("GET", "/v1/auth/whoami", nil, rb...); r.str("user", "email") != "root@example.com" {
+			t.Fatalf("admin account changed: %s", r.raw)
+		}
+		// Weaker users remain manageable.
+		expect(t, e.req("PATCH", "/v1/admin/users/"+victim.userID, map[string]any{"name": "Renamed"}, hb...), 200, "edit a viewer")
+	})
+}

@@ -55,6 +55,9 @@ func TestCSRF(t *testing.T) {
 	expect(t, e.req("GET", "/v1/auth/whoami", nil, "Cookie", cookie, "Sec-Fetch-Site", "cross-site"), 200, "GET is not blocked")
 	// Login CSRF too.
 	expectProblem(t, e.req("POST", "/v1/auth/login", map[string]any{"email": "alice@test.com", "password": goodPassword}, "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"), 403, "forbidden", "cross-site login")
+	// Browsers attach Basic credentials by themselves: they do not exempt
+	// a cookie request from the check.
+	expectProblem(t, e.req("PATCH", "/v1/me", map[string]any{"name": "X"}, "Cookie", cookie, "Authorization", "Basic dXNlcjpwYXNz", "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"), 403, "forbidden", "cross-site cookie PATCH with Basic auth")
 	// Bearer requests are not subject to CSRF (not forgeable by browsers).
 	expect(t, e.req("DELETE", "/v1/me/sessions", nil, append(bearer(s.access), "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")...), 204, "bearer cross-site")
 	// Same-origin and allow-listed origins pass.

@@ -52,6 +52,10 @@ func decodeBytes(body []byte, dst any) error {
 	if !utf8.Valid(trimmed) {
 		return &decodeError{msg: "the request body must be valid UTF-8"}
 	}
+	// No text Gatehouse stores may hold NUL (PostgreSQL text cannot).
+	if bytes.Contains(trimmed, []byte(`\u0000`)) {
+		return &decodeError{msg: "strings must not contain NUL characters"}
+	}
 	if depth(trimmed) > maxJSONDepth {
 		return &decodeError{msg: "the JSON document is nested too deeply"}
 	}

@@ -123,7 +123,8 @@ func (s *Server) handleAdminPatchUser(w http.ResponseWriter, r *http.Request) er
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	u, err := s.d.Identity.AdminUpdate(r.Context(), r.PathValue("id"), identity.AdminPatch{
+	c, _ := callerFrom(r.Context())
+	u, err := s.d.Identity.AdminUpdate(r.Context(), c.User, r.PathValue("id"), identity.AdminPatch{
 		Profile: req.profile(), Email: req.Email, Attributes: req.Attributes,
 	})
 	if err != nil {
@@ -164,7 +165,8 @@ func (s *Server) writeAdminUser(w http.ResponseWriter, r *http.Request, id strin
 
 func (s *Server) handleAdminUnlock(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if err := s.d.Identity.Unlock(r.Context(), id); err != nil {
+	c, _ := callerFrom(r.Context())
+	if err := s.d.Identity.Unlock(r.Context(), c.User, id); err != nil {
 		return err
 	}
 	return s.writeAdminUser(w, r, id)
@@ -190,7 +192,8 @@ func (s *Server) handleAdminListSessions(w http.ResponseWriter, r *http.Request)
 
 func (s *Server) handleAdminRevokeSessions(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if _, err := s.d.Identity.Get(r.Context(), id); err != nil {
+	c, _ := callerFrom(r.Context())
+	if _, err := s.d.Identity.Authorize(r.Context(), c.User, id); err != nil {
 		return err
 	}
 	if _, err := s.d.Sessions.RevokeAll(r.Context(), id, ""); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
@@ -110,7 +111,11 @@ func (s *Server) register(r *http.Request, in identity.SignupInput) (u store.Use
 	if s.d.Config.RequireEmailVerification && !invited {
 		switch {
 		case errors.Is(err, identity.ErrEmailTaken):
-			s.d.Email.NotifySignupExisting(r.Context(), in.Email)
+			// The owner's notice counts against the per-address mail limit,
+			// so signups cannot mail-bomb an address.
+			if s.limit(r, "signup-notice:addr:"+secret.Digest(strings.ToLower(strings.TrimSpace(in.Email)))[:32], s.rl().MailPerAddress) == nil {
+				s.d.Email.NotifySignupExisting(r.Context(), in.Email)
+			}
 		case err != nil:
 			return store.User{}, false, err
 		default:
@@ -170,7 +175,9 @@ func (s *Server) passwordLogin(r *http.Request, email, password string) (store.U
 		s.metrics.login("rate_limited")
 		return store.User{}, err
 	}
-	failKey := "login:fail:" + strings.ToLower(strings.TrimSpace(email)) + "|" + ip
+	// The key is a digest: the email is attacker-sized input and must not
+	// become a megabyte of limiter state.
+	failKey := "login:fail:" + secret.Digest(strings.ToLower(strings.TrimSpace(email)))[:32] + "|" + ip
 	if !s.d.Config.RateLimit.Disabled && s.d.Limiter != nil {
 		if d, err := s.d.Limiter.Check(ctx, failKey, s.rl().LoginFailuresPerKey); err == nil && !d.Allowed {
 			s.metrics.login("rate_limited")

@@ -354,6 +354,9 @@ func (s *Server) handleSetUserPermissions(w http.ResponseWriter, r *http.Request
 		return validation.Errors{{Field: "permissions", Message: "is required (an array, may be empty)"}}
 	}
 	id := r.PathValue("id")
+	if _, err := s.d.Identity.Authorize(r.Context(), c.User, id); err != nil {
+		return err
+	}
 	if err := s.d.AuthzAdmin.SetUserPermissions(r.Context(), c.User, id, *in.Permissions); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			if _, gerr := s.d.Identity.Get(r.Context(), id); gerr == nil {
@@ -477,7 +480,8 @@ func (s *Server) handleCreatePolicy(w http.ResponseWriter, r *http.Request) erro
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	p, err := s.d.AuthzAdmin.CreatePolicy(r.Context(), store.Policy{Name: in.Name, Description: in.Description, Effect: in.Effect,
+	c, _ := callerFrom(r.Context())
+	p, err := s.d.AuthzAdmin.CreatePolicy(r.Context(), c.User, store.Policy{Name: in.Name, Description: in.Description, Effect: in.Effect,
 		Actions: in.Actions, ResourceType: in.ResourceType, Condition: in.Condition})
 	if err != nil {
 		return err

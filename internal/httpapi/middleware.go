@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 )
@@ -66,6 +67,11 @@ func (g *requestIDs) next() string {
 func requestIDFrom(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey).(string)
 	return id
+}
+
+// isBearer reports whether an Authorization header uses the Bearer scheme.
+func isBearer(h string) bool {
+	return len(h) > 7 && strings.EqualFold(h[:7], "Bearer ")
 }
 
 // logHandler wraps a slog handler to add the request id of the context.
@@ -156,9 +162,21 @@ func (s *Server) outer(next http.Handler) http.Handler {
 	})
 }
 
+// truncate makes s valid UTF-8 without control bytes and cuts it to at
+// most n bytes on a character boundary (it is stored and shown).
 func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }
@@ -226,7 +244,9 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			writeError(r.Context(), s.log, w, &http.MaxBytesError{Limit: s.maxBody})
 			return
 		}
-		if r.Header.Get("Authorization") == "" && r.Header.Get("X-API-Key") == "" {
+		// Only a Bearer credential exempts a request: browsers attach Basic,
+		// Digest or Negotiate credentials to cross-site posts by themselves.
+		if !isBearer(r.Header.Get("Authorization")) && r.Header.Get("X-API-Key") == "" {
 			if err := s.csrf.Check(r); err != nil {
 				writeError(r.Context(), s.log, w, errCSRF)
 				return

@@ -77,6 +77,8 @@ func toProblem(err error) (Problem, http.Header) {
 			p.Errors = []validation.FieldError{{Field: derr.field, Message: derr.fieldMsg}}
 		}
 		return p, h
+	case errors.Is(err, store.ErrInvalidInput):
+		return problem(400, "validation_failed", "Validation failed", "A value contains characters that cannot be stored."), h
 	case errors.Is(err, identity.ErrInvalidCredentials):
 		return problem(401, "invalid_credentials", "Invalid credentials", "The email or password is incorrect."), h
 	case errors.As(err, new(invalidTokenError)):
@@ -87,10 +89,12 @@ func toProblem(err error) (Problem, http.Header) {
 		return problem(401, "unauthenticated", "Unauthenticated", "The credential is missing, invalid or expired."), h
 	case errors.Is(err, errCSRF):
 		return problem(403, "forbidden", "Forbidden", "Cross-origin request refused."), h
-	case errors.Is(err, errForbidden), errors.Is(err, identity.ErrEscalation), errors.Is(err, identity.ErrSelf), errors.Is(err, emailflow.ErrEscalation), errors.Is(err, authz.ErrEscalation):
+	case errors.Is(err, errForbidden), errors.Is(err, identity.ErrEscalation), errors.Is(err, identity.ErrSelf), errors.Is(err, identity.ErrTargetOutranks), errors.Is(err, emailflow.ErrEscalation), errors.Is(err, authz.ErrEscalation):
 		detail := "You do not have permission to do this."
 		if errors.Is(err, identity.ErrEscalation) || errors.Is(err, emailflow.ErrEscalation) || errors.Is(err, authz.ErrEscalation) {
 			detail = "You cannot grant permissions you do not hold."
+		} else if errors.Is(err, identity.ErrTargetOutranks) {
+			detail = "The user holds permissions you do not."
 		} else if errors.Is(err, identity.ErrSelf) {
 			detail = "You cannot do this to your own account."
 		}

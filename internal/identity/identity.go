@@ -448,6 +448,42 @@ func (s *Service) UpdateProfile(ctx context.Context, id string, p Profile) (stor
 	return s.update(ctx, id, p, nil, nil)
 }
 
+// ErrTargetOutranks refuses an admin action on a user who holds
+// permissions the actor does not: a limited admin must not be able to
+// take over (edit the email of, demote, suspend) a more powerful account.
+var ErrTargetOutranks = errors.New("the user holds permissions you do not")
+
+// Authorize loads the target of an admin action and checks that the actor
+// holds every permission the target holds (roles and direct grants). An
+// actor acting on themself passes.
+func (s *Service) Authorize(ctx context.Context, actor store.User, targetID string) (store.User, error) {
+	target, err := s.st.GetUser(ctx, targetID)
+	if err != nil {
+		return store.User{}, fmt.Errorf("load user: %w", err)
+	}
+	if target.ID == actor.ID {
+		return target, nil
+	}
+	mine, err := s.roles.Permissions(ctx, actor.Roles)
+	if err != nil {
+		return store.User{}, err
+	}
+	theirs, err := s.roles.Permissions(ctx, target.Roles)
+	if err != nil {
+		return store.User{}, err
+	}
+	have := map[string]bool{}
+	for _, p := range append(append([]string{}, mine...), actor.Permissions...) {
+		have[p] = true
+	}
+	for _, p := range append(append([]string{}, theirs...), target.Permissions...) {
+		if !have[p] {
+			return store.User{}, ErrTargetOutranks
+		}
+	}
+	return target, nil
+}
+
 // AdminPatch is what an admin may change on a user.
 type AdminPatch struct {
 	Profile
@@ -456,7 +492,14 @@ type AdminPatch struct {
 }
 
 // AdminUpdate changes a user's profile, email or attributes.
-func (s *Service) AdminUpdate(ctx context.Context, id string, p AdminPatch) (store.User, error) {
+func (s *Service) AdminUpdate(ctx context.Context, actor store.User, id string, p AdminPatch) (store.User, error) {
+	if _, err := s.Authorize(ctx, actor, id); err != nil {
+		return store.User{}, err
+	}
+	// Attributes feed ABAC policies: nobody sets their own.
+	if id == actor.ID && p.Attributes != nil {
+		return store.User{}, ErrSelf
+	}
 	return s.update(ctx, id, p.Profile, p.Email, p.Attributes)
 }
 
@@ -584,7 +627,7 @@ func contains(xs []string, x string) bool {
 // SetStatus suspends or reactivates a user. Suspension ends every session
 // at once (S16).
 func (s *Service) SetStatus(ctx context.Context, actor store.User, id, status string) error {
-	target, err := s.st.GetUser(ctx, id)
+	target, err := s.Authorize(ctx, actor, id)
 	if err != nil {
 		return fmt.Errorf("set status: %w", err)
 	}
@@ -611,7 +654,10 @@ func (s *Service) SetStatus(ctx context.Context, actor store.User, id, status st
 }
 
 // Unlock clears a lockout.
-func (s *Service) Unlock(ctx context.Context, id string) error {
+func (s *Service) Unlock(ctx context.Context, actor store.User, id string) error {
+	if _, err := s.Authorize(ctx, actor, id); err != nil {
+		return err
+	}
 	ev := audit.MetaFrom(ctx).Event(audit.UserUnlocked, audit.Success, id, nil)
 	if err := s.st.UnlockUser(ctx, id, s.o.Now(), ev); err != nil {
 		return fmt.Errorf("unlock: %w", err)
@@ -624,7 +670,7 @@ func (s *Service) Delete(ctx context.Context, actor store.User, id string) error
 	if id == actor.ID {
 		return ErrSelf
 	}
-	target, err := s.st.GetUser(ctx, id)
+	target, err := s.Authorize(ctx, actor, id)
 	if err != nil {
 		return fmt.Errorf("delete user: %w", err)
 	}
@@ -645,7 +691,7 @@ func (s *Service) Delete(ctx context.Context, actor store.User, id string) error
 
 // SetRoles replaces a user's roles (Z10: no escalation, last admin kept).
 func (s *Service) SetRoles(ctx context.Context, actor store.User, id string, roles []string) (store.User, error) {
-	target, err := s.st.GetUser(ctx, id)
+	target, err := s.Authorize(ctx, actor, id)
 	if err != nil {
 		return store.User{}, fmt.Errorf("set roles: %w", err)
 	}

@@ -115,6 +115,7 @@ type Issued struct {
 func (s *Service) Create(ctx context.Context, u store.User, amr []string) (Issued, error) {
 	meta := audit.MetaFrom(ctx)
 	now := s.o.Now()
+	epoch := s.c.snapshot()
 	tok, err := secret.NewToken(secret.TokenBytes)
 	if err != nil {
 		return Issued{}, err
@@ -136,7 +137,7 @@ func (s *Service) Create(ctx context.Context, u store.User, amr []string) (Issue
 		return Issued{}, fmt.Errorf("create session: %w", err)
 	}
 	p := Principal{Session: sess, User: u}
-	s.c.put(&entry{p: p, hash: sess.TokenHash, loaded: now})
+	s.c.putIfCurrent(&entry{p: p, hash: sess.TokenHash, loaded: now}, epoch)
 	return Issued{Principal: p, Token: tok, Refresh: ref}, nil
 }
 
@@ -162,6 +163,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 	now := s.o.Now()
 	e := s.c.byHash(hash)
 	if e == nil || now.Sub(e.loaded) > s.o.CacheTTL {
+		epoch := s.c.snapshot()
 		sess, u, err := s.st.GetSessionByTokenHash(ctx, hash)
 		if errors.Is(err, store.ErrNotFound) {
 			s.c.removeHash(hash)
@@ -171,7 +173,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 			return Principal{}, fmt.Errorf("check session: %w", err) // fail closed (S13)
 		}
 		e = &entry{p: Principal{Session: sess, User: u}, hash: hash, loaded: now}
-		s.c.put(e)
+		s.c.putIfCurrent(e, epoch)
 	}
 	return s.use(ctx, e, now)
 }
@@ -181,6 +183,7 @@ func (s *Service) ByID(ctx context.Context, id string) (Principal, error) {
 	now := s.o.Now()
 	e := s.c.byID(id)
 	if e == nil || now.Sub(e.loaded) > s.o.CacheTTL {
+		epoch := s.c.snapshot()
 		sess, u, err := s.st.GetSession(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return Principal{}, ErrInvalid
@@ -189,7 +192,7 @@ func (s *Service) ByID(ctx context.Context, id string) (Principal, error) {
 			return Principal{}, fmt.Errorf("check session: %w", err)
 		}
 		e = &entry{p: Principal{Session: sess, User: u}, hash: sess.TokenHash, loaded: now}
-		s.c.put(e)
+		s.c.putIfCurrent(e, epoch)
 	}
 	return s.use(ctx, e, now)
 }
@@ -206,12 +209,18 @@ func (s *Service) use(ctx context.Context, e *entry, now time.Time) (Principal, 
 	p := e.p
 	p.Session.LastSeenAt = now
 	p.Session.IdleExpiresAt = minTime(now.Add(s.o.IdleTimeout), p.Session.ExpiresAt)
+	epoch := s.c.snapshot()
 	if err := s.st.TouchSession(ctx, p.Session.ID, now, p.Session.IdleExpiresAt); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			// The store says the session is no longer active.
+			s.c.removeID(p.Session.ID)
+			return Principal{}, ErrInvalid
+		}
 		// The check itself succeeded; a failed touch only delays sliding.
 		s.o.Log.WarnContext(ctx, "touch session", "err", err)
 		return e.p, nil
 	}
-	s.c.put(&entry{p: p, hash: e.hash, loaded: e.loaded})
+	s.c.putIfCurrent(&entry{p: p, hash: e.hash, loaded: e.loaded}, epoch)
 	if meta := audit.MetaFrom(ctx); meta.IP != "" && meta.IP != p.Session.IPAddress {
 		// S18: a changed IP is a signal, not a logout.
 		ev := meta.Event(audit.SessionIPChanged, audit.Success, p.User.ID, map[string]any{"session_id": p.Session.ID, "from": p.Session.IPAddress, "to": meta.IP})
@@ -229,6 +238,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Principal, secre
 		return Principal{}, "", ErrInvalid
 	}
 	now := s.o.Now()
+	epoch := s.c.snapshot()
 	next, err := secret.NewToken(secret.TokenBytes)
 	if err != nil {
 		return Principal{}, "", err
@@ -254,7 +264,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Principal, secre
 		return Principal{}, "", fmt.Errorf("refresh: %w", err)
 	}
 	p := Principal{Session: sess, User: u}
-	s.c.put(&entry{p: p, hash: sess.TokenHash, loaded: now})
+	s.c.putIfCurrent(&entry{p: p, hash: sess.TokenHash, loaded: now}, epoch)
 	ev := audit.MetaFrom(ctx).Event(audit.TokenRefreshed, audit.Success, u.ID, map[string]any{"session_id": sess.ID})
 	ev.ActorID = u.ID
 	if err := s.st.AppendAudit(ctx, ev); err != nil {
@@ -368,7 +378,12 @@ type entry struct {
 
 // cache indexes entries by token hash, session id and user id.
 type cache struct {
-	mu     sync.RWMutex
+	mu sync.RWMutex
+	// epoch counts invalidations. A loader notes it before reading the
+	// store and caches its result only if no invalidation happened in
+	// between, so a revocation can never be undone by a read that started
+	// before it.
+	epoch  uint64
 	max    int
 	hashes map[string]*entry
 	ids    map[string]*entry
@@ -391,9 +406,24 @@ func (c *cache) byID(id string) *entry {
 	return c.ids[id]
 }
 
-func (c *cache) put(e *entry) {
+// snapshot returns the current invalidation epoch.
+func (c *cache) snapshot() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.epoch
+}
+
+// putIfCurrent caches e unless an invalidation happened since epoch.
+func (c *cache) putIfCurrent(e *entry, epoch uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.epoch != epoch {
+		return
+	}
+	c.putLocked(e)
+}
+
+func (c *cache) putLocked(e *entry) {
 	if len(c.ids) >= c.max {
 		c.hashes, c.ids, c.users = map[string]*entry{}, map[string]*entry{}, map[string]map[string]struct{}{}
 	}
@@ -409,6 +439,7 @@ func (c *cache) put(e *entry) {
 }
 
 func (c *cache) removeLocked(id string) {
+	c.epoch++
 	e := c.ids[id]
 	if e == nil {
 		return
@@ -440,6 +471,7 @@ func (c *cache) removeHash(h string) {
 func (c *cache) removeUser(uid string) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.epoch++
 	var ids []string
 	for id := range c.users[uid] {
 		ids = append(ids, id)

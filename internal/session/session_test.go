@@ -111,3 +111,46 @@ func TestStoreFailureFailsClosed(t *testing.T) {
 		t.Fatal("a store error must not authenticate (S13)")
 	}
 }
+
+// pausingStore lets a test run code between a session read and its use.
+type pausingStore struct {
+	store.Store
+	during func()
+}
+
+func (p *pausingStore) GetSessionByTokenHash(ctx context.Context, h string) (store.Session, store.User, error) {
+	s, u, err := p.Store.GetSessionByTokenHash(ctx, h)
+	if p.during != nil {
+		f := p.during
+		p.during = nil
+		f()
+	}
+	return s, u, err
+}
+
+// TestRevocationDuringReadIsNotUndone: a suspension that lands while a
+// check is reading the store must not be overwritten in the cache by
+// that read's stale result.
+func TestRevocationDuringReadIsNotUndone(t *testing.T) {
+	ctx := context.Background()
+	_, st, u, c := setup(t, session.Options{})
+	ps := &pausingStore{Store: st}
+	svc := session.New(ps, session.Options{Now: c.now, CacheTTL: time.Hour})
+	iss, err := svc.Create(ctx, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.InvalidateUser(u.ID) // force the next check to read the store
+	ps.during = func() {
+		if err := st.SetUserStatus(ctx, u.ID, store.UserSuspended, c.now(), nil); err != nil {
+			t.Fatal(err)
+		}
+		svc.InvalidateUser(u.ID)
+	}
+	// This read began before the suspension; it may answer as before,
+	// but must not leave the stale result cached.
+	_, _ = svc.Authenticate(ctx, iss.Token.Reveal())
+	if _, err := svc.Authenticate(ctx, iss.Token.Reveal()); !errors.Is(err, session.ErrInvalid) {
+		t.Fatalf("suspended user still authenticated from a stale cache entry: %v", err)
+	}
+}

@@ -15,6 +15,9 @@ var (
 	// presented again. The implementation has revoked the whole session
 	// (the token family) in the same transaction before returning it.
 	ErrRefreshReused = errors.New("refresh token reused")
+	// ErrInvalidInput: the database refused a value (a NUL byte, invalid
+	// UTF-8): the caller's input, not a server fault.
+	ErrInvalidInput = errors.New("invalid input")
 	// ErrUnavailable wraps failures to reach the database at all.
 	ErrUnavailable = errors.New("store unavailable")
 )

@@ -31,6 +31,12 @@ func Dialect() *sqlstore.Dialect {
 			var e *pgconn.PgError
 			return errors.As(err, &e) && e.Code == "23503"
 		},
+		IsInvalidInput: func(err error) bool {
+			var e *pgconn.PgError
+			// 22021 character_not_in_repertoire, 22P05 untranslatable_character,
+			// 22P02 invalid_text_representation (e.g. a bad uuid).
+			return errors.As(err, &e) && (e.Code == "22021" || e.Code == "22P05" || e.Code == "22P02")
+		},
 		IsUnavailable: func(err error) bool {
 			var ne net.Error
 			var ce *pgconn.ConnectError

@@ -30,6 +30,9 @@ type Dialect struct {
 	IsUniqueViolation func(error) bool
 	// IsForeignKeyViolation reports whether err is a foreign-key failure.
 	IsForeignKeyViolation func(error) bool
+	// IsInvalidInput reports whether err is the database refusing a value
+	// (bad encoding, NUL in text).
+	IsInvalidInput func(error) bool
 	// IsUnavailable reports whether err means the database cannot be
 	// reached (connection refused, shut down) rather than a bad query.
 	IsUnavailable func(error) bool

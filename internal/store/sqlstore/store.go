@@ -91,12 +91,14 @@ func (s *Store) wrap(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrRefreshReused), errors.Is(err, store.ErrUnavailable):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrRefreshReused), errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrInvalidInput):
 		return fmt.Errorf("%s: %w", op, err)
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s: %w", op, err)
+	case s.d.IsInvalidInput != nil && s.d.IsInvalidInput(err):
+		return fmt.Errorf("%s: %w", op, store.ErrInvalidInput)
 	case s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err):
 		return fmt.Errorf("%s: %w", op, store.ErrConflict)
 	case s.d.IsUnavailable != nil && s.d.IsUnavailable(err):
