@@ -228,6 +228,13 @@ func (s *Service) SendVerification(ctx context.Context, u store.User) error {
 	return s.send(ctx, mail.Data{Kind: mail.KindVerifyEmail, To: u.Email, Name: u.Name, Link: s.link("/verify-email", tok), ExpiresIn: s.o.VerifyTTL})
 }
 
+// SendVerificationLater mails the verification link from the background
+// worker, so a signup of a new address takes as long as one of an
+// existing address (U11).
+func (s *Service) SendVerificationLater(ctx context.Context, u store.User) {
+	s.later(ctx, "verify_email", func(ctx context.Context) error { return s.SendVerification(ctx, u) })
+}
+
 // RequestVerification starts verification for an address in the
 // background; unknown and already verified addresses get nothing.
 func (s *Service) RequestVerification(ctx context.Context, email string) {

@@ -150,10 +150,14 @@ func (s *Server) admin(perm string, h handlerFunc) http.Handler {
 				return err
 			}
 			if !ok && !slices.Contains(c.User.Permissions, p) { // roles or direct grants (Z11)
-				ev := audit.MetaFrom(r.Context()).Event(audit.AccessDenied, audit.Denied, c.User.ID,
-					map[string]any{"permission": p, "route": r.Pattern})
-				if err := s.d.Audit.AppendAudit(r.Context(), ev); err != nil {
-					s.log.WarnContext(r.Context(), "audit denial", "err", err)
+				// Denials are audited (R7), at most MailPerIP-many a minute
+				// per actor so one account cannot flood the log.
+				if s.d.Limiter == nil || s.limit(r, "deny-audit:"+c.User.ID, s.rl().MailPerIP) == nil {
+					ev := audit.MetaFrom(r.Context()).Event(audit.AccessDenied, audit.Denied, c.User.ID,
+						map[string]any{"permission": p, "route": r.Pattern})
+					if err := s.d.Audit.AppendAudit(r.Context(), ev); err != nil {
+						s.log.WarnContext(r.Context(), "audit denial", "err", err)
+					}
 				}
 				return errForbidden
 			}

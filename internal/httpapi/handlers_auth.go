@@ -119,9 +119,7 @@ func (s *Server) register(r *http.Request, in identity.SignupInput) (u store.Use
 		case err != nil:
 			return store.User{}, false, err
 		default:
-			if err := s.d.Email.SendVerification(r.Context(), u); err != nil {
-				s.log.ErrorContext(r.Context(), "send verification", "err", err)
-			}
+			s.d.Email.SendVerificationLater(r.Context(), u)
 		}
 		return store.User{}, true, nil
 	}
