@@ -106,3 +106,14 @@ func TestProfile(t *testing.T) {
 		t.Fatalf("whoami does not see the new name at once: %s", w.raw)
 	}
 }
+
+func TestChangePasswordGuessingIsLimited(t *testing.T) {
+	e := newEnv(t, onSQLite, nil)
+	e.signup("alice@test.com")
+	s := e.login("alice@test.com", goodPassword)
+	for i := 0; i < 5; i++ {
+		expect(t, e.req("POST", "/v1/me/password", map[string]any{"current_password": "guess number " + string(rune('a'+i)), "new_password": "a brand new passphrase"}, bearer(s.access)...), 401, "wrong guess")
+	}
+	r := e.req("POST", "/v1/me/password", map[string]any{"current_password": goodPassword, "new_password": "a brand new passphrase"}, bearer(s.access)...)
+	expectProblem(t, r, 429, "rate_limited", "sixth attempt with a stolen session")
+}
