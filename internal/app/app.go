@@ -270,7 +270,8 @@ func wire(ctx context.Context, co *core, mk keyset.MasterKey) (*Gatehouse, error
 		audience = c.HTTP.PublicURL
 	}
 	issuer := token.NewIssuer(keys, c.HTTP.PublicURL, []string{audience}, c.Tokens.AccessTTL, nil)
-	verifier := token.NewCachedVerifier(token.NewVerifier(keys, c.HTTP.PublicURL, audience, []string{c.Tokens.Algorithm}, 0, nil), 0, nil)
+	// Keys rotated by another replica are picked up on their first use.
+	verifier := token.NewCachedVerifier(token.NewVerifier(keyset.NewReloadingSource(keys, 0), c.HTTP.PublicURL, audience, nil, 0, nil), 0, nil)
 	limiter := ratelimit.NewMemory(nil)
 
 	reg := prometheus.NewRegistry()

@@ -4,6 +4,8 @@ import (
 	"context"
 	_ "embed"
 	"net/http"
+
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -50,5 +52,22 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "public, max-age=300, must-revalidate")
 	writeJSON(w, http.StatusOK, s.d.Keys.JWKS())
+	return nil
+}
+
+// handleRotateKeys makes a new signing key active; the old one stays
+// published until the tokens it signed have expired.
+func (s *Server) handleRotateKeys(w http.ResponseWriter, r *http.Request) error {
+	c, _ := callerFrom(r.Context())
+	kid, err := s.d.Keys.Rotate(r.Context())
+	if err != nil {
+		return err
+	}
+	ev := audit.MetaFrom(r.Context()).Event(audit.SigningKeyRotated, audit.Success, "", map[string]any{"kid": kid})
+	ev.ActorID = c.User.ID
+	if err := s.d.Audit.AppendAudit(r.Context(), ev); err != nil {
+		s.log.WarnContext(r.Context(), "audit key rotation", "err", err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"kid": kid, "jwks": s.d.Keys.JWKS()})
 	return nil
 }

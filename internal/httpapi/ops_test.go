@@ -1,10 +1,16 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app"
 )
 
 func TestHealthReadyMetrics(t *testing.T) {
@@ -75,4 +81,83 @@ func TestJWKSMatchesAccessToken(t *testing.T) {
 		t.Errorf("access token carries PII (J3): %v", c)
 	}
 	expect(t, e.req("GET", "/openapi.json", nil), 200, "openapi")
+}
+
+func jwtKID(t *testing.T, tok string) string {
+	t.Helper()
+	hdr, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	_ = json.Unmarshal(hdr, &h)
+	kid, _ := h["kid"].(string)
+	return kid
+}
+
+// TestKeyRotation: after POST /v1/admin/keys/rotate new tokens carry the
+// new kid, the JWKS publishes both keys, and tokens signed by the old key
+// keep working (J7/J8).
+func TestKeyRotation(t *testing.T) {
+	bothStores(t, func(t *testing.T, kind storeKind) {
+		e := newEnv(t, kind, nil)
+		adm := e.admin("admin@example.com")
+		e.signup("john@example.com")
+		old := e.login("john@example.com", goodPassword)
+		oldKID := jwtKID(t, old.access)
+		expectProblem(t, e.req("POST", "/v1/admin/keys/rotate", nil, bearer(old.access)...), 403, "forbidden", "viewer rotates")
+		r := e.req("POST", "/v1/admin/keys/rotate", nil, bearer(adm.access)...)
+		expect(t, r, 200, "rotate")
+		newKID := r.str("kid")
+		if newKID == "" || newKID == oldKID {
+			t.Fatalf("rotate answered %s", r.raw)
+		}
+		j := e.req("GET", "/.well-known/jwks.json", nil)
+		kids := map[string]bool{}
+		for _, k := range j.get("keys").([]any) {
+			kids[k.(map[string]any)["kid"].(string)] = true
+		}
+		if !kids[oldKID] || !kids[newKID] {
+			t.Fatalf("JWKS after rotation lacks a key: %v", kids)
+		}
+		expect(t, e.req("GET", "/v1/auth/whoami", nil, bearer(old.access)...), 200, "token signed by the old key")
+		fresh := e.login("john@example.com", goodPassword)
+		if jwtKID(t, fresh.access) != newKID {
+			t.Fatal("new tokens are not signed by the new key")
+		}
+		expect(t, e.req("GET", "/v1/auth/whoami", nil, bearer(fresh.access)...), 200, "token signed by the new key")
+		a := e.req("GET", "/v1/admin/audit-events?type=signing_key.rotated", nil, bearer(adm.access)...)
+		if len(a.get("events").([]any)) != 1 {
+			t.Fatal("rotation not audited")
+		}
+	})
+}
+
+// TestRotationReachesOtherReplicas: a replica that loaded its keys before
+// another one rotated accepts tokens signed by the new key (it reloads
+// the key set on the first unknown kid).
+func TestRotationReachesOtherReplicas(t *testing.T) {
+	bothStores(t, func(t *testing.T, kind storeKind) {
+		e := newEnv(t, kind, nil)
+		opts := cheapHashing
+		g2, err := app.Build(context.Background(), e.cfg, slog.New(slog.DiscardHandler), app.BuildOptions{Password: &opts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv2 := httptest.NewServer(g2.Handler)
+		t.Cleanup(func() { srv2.Close(); g2.Close() })
+		adm := e.admin("admin@example.com")
+		expect(t, e.req("POST", "/v1/admin/keys/rotate", nil, bearer(adm.access)...), 200, "rotate on replica 1")
+		fresh := e.login("admin@example.com", goodPassword)
+		req, _ := http.NewRequest("GET", srv2.URL+"/v1/auth/whoami", nil)
+		req.Header.Set("Authorization", "Bearer "+fresh.access)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("replica 2 refused a token signed by the rotated key: %d", res.StatusCode)
+		}
+	})
 }

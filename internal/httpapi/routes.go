@@ -54,6 +54,7 @@ func (s *Server) routeTable() []route {
 		{"PUT /v1/admin/users/{id}/roles", s.admin("roles.assign", s.handleAdminSetRoles)},
 		{"GET /v1/admin/audit-events", s.admin("audit.read", s.handleAdminAudit)},
 		{"POST /v1/admin/invitations", s.admin("invitations.create", s.handleAdminInvite)},
+		{"POST /v1/admin/keys/rotate", s.admin("keys.rotate", s.handleRotateKeys)},
 
 		// Authorization checks (any authenticated caller; another subject
 		// needs authz.check).
