@@ -310,7 +310,7 @@ func wire(ctx context.Context, co *core, mk keyset.MasterKey) (*Gatehouse, error
 
 	handler := httpapi.New(httpapi.Deps{
 		Config: c, Log: co.log, Identity: co.identity, Sessions: co.sessions, RBAC: co.rbac, Authz: engine, AuthzAdmin: authzAdmin,
-		Issuer: issuer, Verifier: verifier, Keys: keys, Limiter: limiter, Audit: co.st, Email: flows,
+		Issuer: issuer, Verifier: verifier, Keys: keys, Limiter: limiter, Audit: co.st, Email: flows, Revocations: co.st,
 		Ready: co.st.Ping, Registry: reg,
 	})
 	return &Gatehouse{Handler: handler, Store: co.st, Identity: co.identity, Sessions: co.sessions, Keys: keys,

@@ -161,3 +161,39 @@ func TestRotationReachesOtherReplicas(t *testing.T) {
 		}
 	})
 }
+
+// TestRevocationFeed: logout, revocation and suspension show up in the
+// feed resource servers poll; active sessions do not; the cursor pages.
+func TestRevocationFeed(t *testing.T) {
+	bothStores(t, func(t *testing.T, kind storeKind) {
+		e := newEnv(t, kind, nil)
+		adm := e.admin("admin@example.com")
+		e.signup("john@example.com")
+		a := e.login("john@example.com", goodPassword)
+		b := e.login("john@example.com", goodPassword)
+		keep := e.login("john@example.com", goodPassword)
+		r := e.req("GET", "/v1/revocations", nil)
+		expect(t, r, 200, "feed")
+		cursor := r.str("cursor")
+		if cursor == "" || len(r.get("revocations").([]any)) != 0 {
+			t.Fatalf("empty feed: %s", r.raw)
+		}
+		expect(t, e.req("POST", "/v1/auth/logout", nil, bearer(a.access)...), 204, "logout")
+		expect(t, e.req("DELETE", "/v1/me/sessions/"+b.sessionID, nil, bearer(keep.access)...), 204, "revoke")
+		r = e.req("GET", "/v1/revocations?since="+cursor, nil)
+		sids := map[string]bool{}
+		for _, x := range r.get("revocations").([]any) {
+			sids[x.(map[string]any)["sid"].(string)] = true
+		}
+		if len(sids) != 2 || !sids[a.sessionID] || !sids[b.sessionID] || sids[keep.sessionID] {
+			t.Fatalf("feed after logout and revoke: %s", r.raw)
+		}
+		next := r.str("cursor")
+		expect(t, e.req("POST", "/v1/admin/users/"+keep.userID+"/suspend", nil, bearer(adm.access)...), 200, "suspend")
+		r = e.req("GET", "/v1/revocations?since="+next, nil)
+		if n := len(r.get("revocations").([]any)); n != 1 || !strings.Contains(string(r.raw), keep.sessionID) {
+			t.Fatalf("feed after suspension: %s", r.raw)
+		}
+		expectProblem(t, e.req("GET", "/v1/revocations?since=yesterday", nil), 400, "validation_failed", "bad cursor")
+	})
+}

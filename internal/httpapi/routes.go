@@ -18,6 +18,7 @@ func (s *Server) routeTable() []route {
 		{"GET /metrics", s.metricsHandler()},
 		{"GET /openapi.json", s.public(s.handleOpenAPI)},
 		{"GET /.well-known/jwks.json", s.public(s.handleJWKS)},
+		{"GET /v1/revocations", s.public(s.handleRevocations)},
 
 		// First-party authentication.
 		{"POST /v1/auth/signup", s.public(s.handleSignup)},

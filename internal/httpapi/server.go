@@ -49,6 +49,8 @@ type Deps struct {
 	Limiter    ratelimit.Limiter
 	Audit      AuditStore
 	Email      *emailflow.Service
+	// Revocations feeds GET /v1/revocations.
+	Revocations RevocationFeed
 	// Ready reports whether the database is reachable (/readyz).
 	Ready func(ctx context.Context) error
 	// Registry receives the HTTP metrics and serves /metrics.

@@ -94,6 +94,12 @@ type RefreshToken struct {
 	RevokedAt *time.Time
 }
 
+// EndedSession is one entry of the revocation feed.
+type EndedSession struct {
+	ID      string
+	EndedAt time.Time
+}
+
 // AuditEvent is one security event (R6).
 type AuditEvent struct {
 	ID        string
@@ -273,6 +279,9 @@ type Store interface {
 	// the same session. A spent token gives ErrRefreshReused after the
 	// session was revoked; an unknown, expired or revoked one ErrNotFound.
 	RotateRefreshToken(ctx context.Context, oldHash string, next *RefreshToken, now time.Time) (Session, User, error)
+	// EndedSessions lists sessions that stopped being active (logged out,
+	// revoked, expired) after since, oldest first, for the revocation feed.
+	EndedSessions(ctx context.Context, since time.Time, limit int) ([]EndedSession, error)
 	// ExpireSessions marks up to limit sessions past their expiry as
 	// expired and deletes refresh tokens and ended sessions older than
 	// purgeBefore; it returns how many rows it touched (S21, X8).

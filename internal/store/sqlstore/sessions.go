@@ -345,3 +345,25 @@ func (s *Store) ExpireSessions(ctx context.Context, now, purgeBefore time.Time, 
 	})
 	return total, s.wrap("expire sessions", err)
 }
+
+// EndedSessions reads the revocation feed.
+func (s *Store) EndedSessions(ctx context.Context, since time.Time, limit int) ([]store.EndedSession, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	rows, err := s.r.QueryContext(ctx, s.d.rebind(fmt.Sprintf(`SELECT id, updated_at FROM sessions
+ WHERE updated_at > ? AND status <> 'active' ORDER BY updated_at, id LIMIT %d`, limit)), s.d.t(since))
+	if err != nil {
+		return nil, s.wrap("ended sessions", err)
+	}
+	defer rows.Close()
+	var out []store.EndedSession
+	for rows.Next() {
+		var e store.EndedSession
+		if err := rows.Scan(&e.ID, timeScan{&e.EndedAt}); err != nil {
+			return nil, s.wrap("ended sessions", err)
+		}
+		out = append(out, e)
+	}
+	return out, s.wrap("ended sessions", rows.Err())
+}

@@ -438,3 +438,26 @@ func testExpireSessionsPurge(t *testing.T, st store.Store) {
 func isNotFoundOrReused(err error) bool {
 	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrRefreshReused)
 }
+
+func testEndedSessions(t *testing.T, st store.Store) {
+	ctx := t.Context()
+	u := newUser(t, st, "feed@example.com")
+	before := now().Add(-time.Second)
+	a, _ := newSession(t, st, u.ID, now())
+	b, _ := newSession(t, st, u.ID, now())
+	_, _ = newSession(t, st, u.ID, now()) // stays active
+	if err := st.EndSession(ctx, a.ID, store.SessionLoggedOut, now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EndSession(ctx, b.ID, store.SessionRevoked, now().Add(time.Millisecond), nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.EndedSessions(ctx, before, 10)
+	if err != nil || len(got) != 2 || got[0].ID != a.ID || got[1].ID != b.ID {
+		t.Fatalf("EndedSessions = %+v, %v; want [a, b] in order", got, err)
+	}
+	later, err := st.EndedSessions(ctx, got[1].EndedAt, 10)
+	if err != nil || len(later) != 0 {
+		t.Fatalf("EndedSessions after the last = %+v, %v", later, err)
+	}
+}

@@ -82,6 +82,7 @@ func subtests() []subtest {
 		{"ExpireSessions", testExpireSessions},
 		{"ExpireSessionsLimit", testExpireSessionsLimit},
 		{"ExpireSessionsPurge", testExpireSessionsPurge},
+		{"EndedSessions", testEndedSessions},
 
 		// Refresh tokens.
 		{"RotateRefreshToken", testRotateRefreshToken},
