@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/authz"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/emailflow"
+	"github.com/gatehouse-auth/gatehouse/internal/fanout"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/internal/keyset"
@@ -32,6 +33,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 )
 
 // Version is set at build time with -ldflags "-X .../internal/app.Version=v1.2.3".
@@ -148,6 +150,10 @@ func passwordOptions(c config.Config) password.Options {
 
 // core are the services every command shares.
 type core struct {
+	// fan tells other replicas about changes (nil without Redis).
+	fan    *fanout.Redis
+	rdb    *redis.Client
+	engine *authz.Engine
 	// notify receives account notices once the mail flows are wired
 	// (nil for CLI commands, which send no mail).
 	notify   *emailflow.Service
@@ -182,15 +188,57 @@ func buildCore(ctx context.Context, c config.Config, log *slog.Logger, po *passw
 	ident := identity.New(st, h, rbac, identity.Options{
 		LockoutThreshold: c.Lockout.Threshold, LockoutDuration: c.Lockout.Duration,
 		Policy: password.Policy{MinLength: c.Password.MinLength, MaxLength: c.Password.MaxLength},
-		Log:    log, OnUserChanged: sessions.InvalidateUser, RequireEmailVerification: c.RequireEmailVerification,
+		Log:    log, RequireEmailVerification: c.RequireEmailVerification,
 	})
 	co := &core{cfg: c, log: log, st: st, hasher: h, rbac: rbac, sessions: sessions, identity: ident}
+	// A changed user is dropped from this replica's cache at once and, with
+	// Redis, from every other replica's.
+	ident.SetOnUserChanged(func(id string) {
+		sessions.InvalidateUser(id)
+		co.publish(fanout.Event{User: id})
+	})
+	sessions.SetOnRevoke(func(ids []string) { co.publish(fanout.Event{Sessions: ids}) })
 	ident.SetOnLocked(func(ctx context.Context, u store.User, until time.Time) {
 		if co.notify != nil {
 			co.notify.NotifyLocked(ctx, u, until)
 		}
 	})
 	return co, nil
+}
+
+// identityChanged drops a user's cached sessions here and elsewhere.
+func (co *core) identityChanged(id string) {
+	co.sessions.InvalidateUser(id)
+	co.publish(fanout.Event{User: id})
+}
+
+// apply is what another replica's change does to this one's caches.
+func (g *Gatehouse) apply(ev fanout.Event) {
+	co := g.core
+	co.sessions.InvalidateSessions(ev.Sessions)
+	if ev.User != "" {
+		co.sessions.InvalidateUser(ev.User)
+	}
+	if ev.Authz {
+		co.rbac.Invalidate()
+		if co.engine != nil {
+			co.engine.InvalidatePolicies()
+			co.engine.InvalidateRelations()
+		}
+	}
+}
+
+// publish sends a change to the other replicas, when there are any.
+func (co *core) publish(ev fanout.Event) {
+	if co.fan == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := co.fan.Publish(ctx, ev); err != nil {
+		// The change is durable; other replicas see it within their TTLs.
+		co.log.Warn("fan-out publish failed", "err", err)
+	}
 }
 
 // BuildOptions adjust the wiring for tests and tools.
@@ -208,7 +256,7 @@ type Gatehouse struct {
 	Identity *identity.Service
 	Sessions *session.Service
 	Keys     *keyset.Set
-	Limiter  *ratelimit.Memory
+	Limiter  ratelimit.Limiter
 	Email    *emailflow.Service
 	mail     *mail.Queue
 	core     *core
@@ -221,7 +269,12 @@ func (g *Gatehouse) Start(ctx context.Context) {
 	ctx, g.stop = context.WithCancel(context.WithoutCancel(ctx))
 	go g.Email.Run(ctx)
 	go g.Sessions.RunJanitor(ctx, time.Minute)
-	go sweepLimiter(ctx, g.Limiter)
+	if m, ok := g.Limiter.(*ratelimit.Memory); ok {
+		go sweepLimiter(ctx, m)
+	}
+	if g.core.fan != nil {
+		go g.core.fan.Run(ctx, nil, g.apply)
+	}
 }
 
 // Close stops the background work, delivers queued mail (for up to ten
@@ -234,6 +287,9 @@ func (g *Gatehouse) Close() error {
 	defer cancel()
 	if err := g.mail.Close(ctx); err != nil {
 		g.core.log.Warn("mail queue not drained", "err", err)
+	}
+	if g.core.rdb != nil {
+		_ = g.core.rdb.Close()
 	}
 	return g.Store.Close()
 }
@@ -272,7 +328,17 @@ func wire(ctx context.Context, co *core, mk keyset.MasterKey) (*Gatehouse, error
 	issuer := token.NewIssuer(keys, c.HTTP.PublicURL, []string{audience}, c.Tokens.AccessTTL, nil)
 	// Keys rotated by another replica are picked up on their first use.
 	verifier := token.NewCachedVerifier(token.NewVerifier(keyset.NewReloadingSource(keys, 0), c.HTTP.PublicURL, audience, nil, 0, nil), 0, nil)
-	limiter := ratelimit.NewMemory(nil)
+	var limiter ratelimit.Limiter = ratelimit.NewMemory(nil)
+	if !c.RedisURL.Empty() {
+		opt, err := redis.ParseURL(c.RedisURL.Reveal())
+		if err != nil {
+			return nil, errors.New("redis-url: cannot parse the Redis URL")
+		}
+		rdb := redis.NewClient(opt)
+		co.rdb = rdb
+		limiter = ratelimit.NewRedis(rdb, c.RedisPrefix+"rl:")
+		co.fan = fanout.NewRedis(rdb, c.RedisPrefix+"events", co.log)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -298,7 +364,7 @@ func wire(ctx context.Context, co *core, mk keyset.MasterKey) (*Gatehouse, error
 	flows := emailflow.New(co.st, queue, tpl, co.identity, co.rbac, emailflow.Options{
 		PublicURL: c.HTTP.PublicURL, VerifyTTL: c.OneTime.VerifyTTL, ResetTTL: c.OneTime.ResetTTL,
 		MagicLinkTTL: c.OneTime.MagicLinkTTL, InvitationTTL: c.OneTime.InvitationTTL, Log: co.log,
-		OnSessionsRevoked: func(userID string, _ []string) { co.sessions.InvalidateUser(userID) },
+		OnSessionsRevoked: func(userID string, _ []string) { co.identityChanged(userID) },
 	})
 	co.notify = flows
 
@@ -306,7 +372,9 @@ func wire(ctx context.Context, co *core, mk keyset.MasterKey) (*Gatehouse, error
 	if err != nil {
 		return nil, err
 	}
-	authzAdmin := authz.NewAdmin(co.st, co.rbac, engine, co.sessions.InvalidateUser)
+	authzAdmin := authz.NewAdmin(co.st, co.rbac, engine, co.identityChanged)
+	authzAdmin.OnChanged = func() { co.publish(fanout.Event{Authz: true}) }
+	co.engine = engine
 
 	handler := httpapi.New(httpapi.Deps{
 		Config: c, Log: co.log, Identity: co.identity, Sessions: co.sessions, RBAC: co.rbac, Authz: engine, AuthzAdmin: authzAdmin,

@@ -49,6 +49,15 @@ type Admin struct {
 	engine *Engine
 	// OnUserChanged drops cached sessions of a user whose grants changed.
 	OnUserChanged func(userID string)
+	// OnChanged is told after roles, permissions, relations or policies
+	// changed (fan-out to other replicas).
+	OnChanged func()
+}
+
+func (a *Admin) changed() {
+	if a.OnChanged != nil {
+		a.OnChanged()
+	}
 }
 
 // NewAdmin builds the management service.
@@ -165,6 +174,7 @@ func (a *Admin) CreateRole(ctx context.Context, actor store.User, name, descript
 		return store.Role{}, fmt.Errorf("create role: %w", err)
 	}
 	a.rbac.Invalidate()
+	a.changed()
 	return a.st.GetRole(ctx, name)
 }
 
@@ -199,6 +209,7 @@ func (a *Admin) UpdateRole(ctx context.Context, actor store.User, name string, d
 		return store.Role{}, fmt.Errorf("update role: %w", err)
 	}
 	a.rbac.Invalidate() // Z16: the next check sees the change
+	a.changed()
 	return r, nil
 }
 
@@ -216,6 +227,7 @@ func (a *Admin) DeleteRole(ctx context.Context, name string) error {
 		return fmt.Errorf("delete role: %w", err)
 	}
 	a.rbac.Invalidate()
+	a.changed()
 	return nil
 }
 
@@ -243,6 +255,7 @@ func (a *Admin) CreatePermission(ctx context.Context, name, description string) 
 		return store.Permission{}, fmt.Errorf("create permission: %w", err)
 	}
 	a.rbac.Invalidate()
+	a.changed()
 	return *p, nil
 }
 
@@ -312,6 +325,7 @@ func (a *Admin) Grant(ctx context.Context, actor store.User, in RelationInput) (
 		return store.Relation{}, fmt.Errorf("grant: %w", err)
 	}
 	a.engine.InvalidateRelations()
+	a.changed()
 	return r, nil
 }
 
@@ -325,6 +339,7 @@ func (a *Admin) Revoke(ctx context.Context, in RelationInput) error {
 		return fmt.Errorf("revoke: %w", err)
 	}
 	a.engine.InvalidateRelations()
+	a.changed()
 	return nil
 }
 
@@ -388,6 +403,7 @@ func (a *Admin) CreatePolicy(ctx context.Context, actor store.User, p store.Poli
 		return store.Policy{}, fmt.Errorf("create policy: %w", err)
 	}
 	a.engine.InvalidatePolicies()
+	a.changed()
 	return p, nil
 }
 
@@ -422,5 +438,6 @@ func (a *Admin) DeletePolicy(ctx context.Context, id string) error {
 		return fmt.Errorf("delete policy: %w", err)
 	}
 	a.engine.InvalidatePolicies()
+	a.changed()
 	return nil
 }

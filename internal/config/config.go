@@ -24,16 +24,19 @@ type Config struct {
 	DataDir  string   `yaml:"data_dir"`
 	Database Database `yaml:"database"`
 	// RedisURL is optional: shared cache, limits and fan-out (issue 6).
-	RedisURL  secret.Secret `yaml:"redis_url"`
-	SMTPURL   secret.Secret `yaml:"smtp_url"`
-	MasterKey secret.Secret `yaml:"master_key"`
-	Password  Password      `yaml:"password"`
-	Session   Session       `yaml:"session"`
-	Tokens    Tokens        `yaml:"tokens"`
-	Lockout   Lockout       `yaml:"lockout"`
-	RateLimit RateLimit     `yaml:"rate_limit"`
-	Mail      Mail          `yaml:"mail"`
-	OneTime   OneTime       `yaml:"one_time_tokens"`
+	RedisURL secret.Secret `yaml:"redis_url"`
+	// RedisPrefix namespaces every Redis key and channel, so several
+	// Gatehouse clusters (or test runs) can share one Redis.
+	RedisPrefix string        `yaml:"redis_prefix"`
+	SMTPURL     secret.Secret `yaml:"smtp_url"`
+	MasterKey   secret.Secret `yaml:"master_key"`
+	Password    Password      `yaml:"password"`
+	Session     Session       `yaml:"session"`
+	Tokens      Tokens        `yaml:"tokens"`
+	Lockout     Lockout       `yaml:"lockout"`
+	RateLimit   RateLimit     `yaml:"rate_limit"`
+	Mail        Mail          `yaml:"mail"`
+	OneTime     OneTime       `yaml:"one_time_tokens"`
 	// RequireEmailVerification blocks login until the email is verified.
 	RequireEmailVerification bool   `yaml:"require_email_verification"`
 	LogLevel                 string `yaml:"log_level"`
@@ -138,8 +141,9 @@ func Default() Config {
 			WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second,
 			ShutdownTimeout: 15 * time.Second,
 		},
-		DataDir:  "./data",
-		Password: Password{MemoryKiB: 19456, Iterations: 2, Parallelism: 1, MinLength: 8, MaxLength: 128},
+		DataDir:     "./data",
+		RedisPrefix: "gatehouse:",
+		Password:    Password{MemoryKiB: 19456, Iterations: 2, Parallelism: 1, MinLength: 8, MaxLength: 128},
 		Session: Session{Lifetime: 24 * time.Hour, IdleTimeout: 2 * time.Hour, CookieName: "gatehouse_session",
 			SameSite: "lax", CacheTTL: 30 * time.Second},
 		Tokens:  Tokens{AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour, Algorithm: "RS256"},
@@ -319,6 +323,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := mail.ParseAddress(c.Mail.From); err != nil {
 		bad("mail.from: %q is not an address like \"Gatehouse <no-reply@example.com>\"", c.Mail.From)
+	}
+	if u := c.RedisURL.Reveal(); u != "" && !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://") {
+		bad("redis-url: must start with redis:// or rediss://")
 	}
 	if u := c.SMTPURL.Reveal(); u != "" && !strings.HasPrefix(u, "smtp://") && !strings.HasPrefix(u, "smtps://") {
 		bad("smtp-url: must start with smtp:// or smtps://")

@@ -124,6 +124,9 @@ func New(st Store, h Hasher, roles Roles, o Options) *Service {
 	return &Service{st: st, h: h, roles: roles, o: o}
 }
 
+// SetOnUserChanged sets the user-changed hook after construction.
+func (s *Service) SetOnUserChanged(f func(userID string)) { s.o.OnUserChanged = f }
+
 // SetOnLocked sets the lockout hook after construction (the mail flows
 // that send the notice are built after the identity service). Call it
 // before the service is used.

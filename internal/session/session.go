@@ -97,6 +97,10 @@ func New(st Store, o Options) *Service {
 	return &Service{st: st, o: o, c: newCache(100_000)}
 }
 
+// SetOnRevoke sets the revocation hook after construction (the fan-out
+// is wired after the service). Call it before the service is used.
+func (s *Service) SetOnRevoke(f func(ids []string)) { s.o.OnRevoke = f }
+
 // Principal is an authenticated session with its user.
 type Principal struct {
 	Session store.Session
