@@ -206,6 +206,35 @@ func buildCore(ctx context.Context, c config.Config, log *slog.Logger, po *passw
 	return co, nil
 }
 
+// rotateOnSchedule rotates the signing key when the active one is older
+// than every, checking each interval. Replicas reload first, so one that
+// sees a fresh key from another replica does not rotate again; if two
+// rotate at the same moment both keys are published and the newest signs.
+func (g *Gatehouse) rotateOnSchedule(ctx context.Context, every, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := g.Keys.Reload(ctx); err != nil {
+				g.core.log.Warn("scheduled key rotation: reload", "err", err)
+				continue
+			}
+			if time.Since(g.Keys.Active().CreatedAt) < every {
+				continue
+			}
+			kid, err := g.Keys.Rotate(ctx)
+			if err != nil {
+				g.core.log.Warn("scheduled key rotation", "err", err)
+				continue
+			}
+			g.core.log.Info("signing key rotated on schedule", "kid", kid)
+		}
+	}
+}
+
 // identityChanged drops a user's cached sessions here and elsewhere.
 func (co *core) identityChanged(id string) {
 	co.sessions.InvalidateUser(id)
@@ -274,6 +303,9 @@ func (g *Gatehouse) Start(ctx context.Context) {
 	}
 	if g.core.fan != nil {
 		go g.core.fan.Run(ctx, nil, g.apply)
+	}
+	if every := g.core.cfg.Tokens.RotateEvery; every > 0 {
+		go g.rotateOnSchedule(ctx, every, time.Hour)
 	}
 }
 

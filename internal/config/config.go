@@ -91,6 +91,9 @@ type Tokens struct {
 	RefreshTTL time.Duration `yaml:"refresh_ttl"`
 	Algorithm  string        `yaml:"algorithm"`
 	Audience   string        `yaml:"audience"`
+	// RotateEvery rotates the signing key when the active one is older;
+	// 0 turns scheduled rotation off (POST /v1/admin/keys/rotate still works).
+	RotateEvery time.Duration `yaml:"rotate_every"`
 }
 
 // Mail names the sender and the product in every mail.
@@ -146,7 +149,7 @@ func Default() Config {
 		Password:    Password{MemoryKiB: 19456, Iterations: 2, Parallelism: 1, MinLength: 8, MaxLength: 128},
 		Session: Session{Lifetime: 24 * time.Hour, IdleTimeout: 2 * time.Hour, CookieName: "gatehouse_session",
 			SameSite: "lax", CacheTTL: 30 * time.Second},
-		Tokens:  Tokens{AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour, Algorithm: "RS256"},
+		Tokens:  Tokens{AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour, Algorithm: "RS256", RotateEvery: 30 * 24 * time.Hour},
 		Lockout: Lockout{Threshold: 5, Duration: 30 * time.Minute},
 		Mail:    Mail{ProductName: "Gatehouse", From: "Gatehouse <no-reply@localhost>"},
 		OneTime: OneTime{VerifyTTL: 24 * time.Hour, ResetTTL: time.Hour, MagicLinkTTL: 15 * time.Minute, InvitationTTL: 7 * 24 * time.Hour},
@@ -309,6 +312,9 @@ func (c Config) Validate() error {
 	case "lax", "strict":
 	default:
 		bad("session.same_site: %q must be lax or strict", c.Session.SameSite)
+	}
+	if c.Tokens.RotateEvery != 0 && c.Tokens.RotateEvery < time.Hour {
+		bad("tokens.rotate_every: %s is shorter than an hour (0 turns scheduled rotation off)", c.Tokens.RotateEvery)
 	}
 	if c.Tokens.AccessTTL <= 0 || c.Tokens.AccessTTL > 24*time.Hour || c.Tokens.RefreshTTL <= 0 {
 		bad("tokens: access_ttl must be in (0, 24h] and refresh_ttl positive")
