@@ -131,8 +131,11 @@ type RateLimit struct {
 	RefreshPerIP        Limit `yaml:"refresh_per_ip"`
 	// MailPerIP bounds the mail-sending and token-redeeming endpoints per
 	// IP; MailPerAddress bounds mails per recipient address.
-	MailPerIP      Limit `yaml:"mail_per_ip"`
-	MailPerAddress Limit `yaml:"mail_per_address"`
+	MailPerIP Limit `yaml:"mail_per_ip"`
+	// RevocationsPerIP bounds polls of GET /v1/revocations (SDK verifiers
+	// poll about once a second each).
+	RevocationsPerIP Limit `yaml:"revocations_per_ip"`
+	MailPerAddress   Limit `yaml:"mail_per_address"`
 }
 
 // Default returns the built-in defaults.
@@ -160,6 +163,7 @@ func Default() Config {
 			RefreshPerIP:        Limit{N: 300, Window: time.Minute},
 			MailPerIP:           Limit{N: 30, Window: time.Minute},
 			MailPerAddress:      Limit{N: 5, Window: time.Hour},
+			RevocationsPerIP:    Limit{N: 3000, Window: time.Minute},
 		},
 		LogLevel:  "info",
 		LogFormat: "text",

@@ -36,13 +36,13 @@ func (s *Server) limit(r *http.Request, key string, l ratelimit.Limit) error {
 
 // limits are the configured rate limits in the limiter's terms.
 type limits struct {
-	LoginPerIP, LoginFailuresPerKey, SignupPerIP, RefreshPerIP, MailPerIP, MailPerAddress ratelimit.Limit
+	LoginPerIP, LoginFailuresPerKey, SignupPerIP, RefreshPerIP, MailPerIP, MailPerAddress, RevocationsPerIP ratelimit.Limit
 }
 
 func (s *Server) rl() limits {
 	c := s.d.Config.RateLimit
 	conv := func(l config.Limit) ratelimit.Limit { return ratelimit.Limit{N: l.N, Window: l.Window} }
-	return limits{conv(c.LoginPerIP), conv(c.LoginFailuresPerKey), conv(c.SignupPerIP), conv(c.RefreshPerIP), conv(c.MailPerIP), conv(c.MailPerAddress)}
+	return limits{conv(c.LoginPerIP), conv(c.LoginFailuresPerKey), conv(c.SignupPerIP), conv(c.RefreshPerIP), conv(c.MailPerIP), conv(c.MailPerAddress), conv(c.RevocationsPerIP)}
 }
 
 type signupRequest struct {

@@ -27,7 +27,7 @@ const (
 // interval (J16/J17). Only session ids and times are shown: an ended
 // session id is useless to anyone.
 func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) error {
-	if err := s.limit(r, "revocations:ip:"+audit.MetaFrom(r.Context()).IP, s.rl().RefreshPerIP); err != nil {
+	if err := s.limit(r, "revocations:ip:"+audit.MetaFrom(r.Context()).IP, s.rl().RevocationsPerIP); err != nil {
 		return err
 	}
 	now := s.now()
