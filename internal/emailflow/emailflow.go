@@ -54,15 +54,16 @@ type Renderer interface {
 	Render(d mail.Data) (mail.Message, error)
 }
 
-// Passwords checks and hashes new passwords (the identity service).
+// Passwords checks and hashes new passwords, and checks that an inviter
+// holds every permission of the roles they hand out (the identity service).
 type Passwords interface {
 	NewPasswordHash(ctx context.Context, u store.User, pw, field string) (string, error)
+	CheckGrant(ctx context.Context, actor store.User, roles []string) error
 }
 
-// Roles checks invitation roles.
+// Roles checks that invitation roles exist.
 type Roles interface {
 	RoleExists(ctx context.Context, name string) (bool, error)
-	Permissions(ctx context.Context, roles []string) ([]string, error)
 }
 
 // Options configure lifetimes (O6) and links.
@@ -380,7 +381,7 @@ func (s *Service) Invite(ctx context.Context, actor store.User, email string, ro
 	if err := verr.Err(); err != nil {
 		return Invitation{}, err
 	}
-	if err := s.checkGrant(ctx, actor, roles); err != nil {
+	if err := s.pw.CheckGrant(ctx, actor, roles); err != nil {
 		return Invitation{}, err
 	}
 	if _, err := s.st.GetUserByEmail(ctx, norm); err == nil {
@@ -402,30 +403,6 @@ func (s *Service) Invite(ctx context.Context, actor store.User, email string, ro
 		return Invitation{}, err
 	}
 	return Invitation{ID: t.ID, Email: norm, Roles: roles, Metadata: metadata, ExpiresAt: t.ExpiresAt}, nil
-}
-
-// ErrEscalation: an inviter cannot hand out permissions they lack.
-var ErrEscalation = errors.New("cannot grant permissions you do not hold")
-
-func (s *Service) checkGrant(ctx context.Context, actor store.User, roles []string) error {
-	mine, err := s.roles.Permissions(ctx, actor.Roles)
-	if err != nil {
-		return err
-	}
-	want, err := s.roles.Permissions(ctx, roles)
-	if err != nil {
-		return err
-	}
-	have := map[string]bool{}
-	for _, p := range mine {
-		have[p] = true
-	}
-	for _, p := range want {
-		if !have[p] {
-			return fmt.Errorf("%w: %s", ErrEscalation, p)
-		}
-	}
-	return nil
 }
 
 // NotifyLogin mails a new-device notice when this login comes from an IP

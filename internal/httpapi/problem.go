@@ -89,9 +89,9 @@ func toProblem(err error) (Problem, http.Header) {
 		return problem(401, "unauthenticated", "Unauthenticated", "The credential is missing, invalid or expired."), h
 	case errors.Is(err, errCSRF):
 		return problem(403, "forbidden", "Forbidden", "Cross-origin request refused."), h
-	case errors.Is(err, errForbidden), errors.Is(err, identity.ErrEscalation), errors.Is(err, identity.ErrSelf), errors.Is(err, identity.ErrTargetOutranks), errors.Is(err, emailflow.ErrEscalation), errors.Is(err, authz.ErrEscalation):
+	case errors.Is(err, errForbidden), errors.Is(err, identity.ErrEscalation), errors.Is(err, identity.ErrSelf), errors.Is(err, identity.ErrTargetOutranks), errors.Is(err, authz.ErrEscalation):
 		detail := "You do not have permission to do this."
-		if errors.Is(err, identity.ErrEscalation) || errors.Is(err, emailflow.ErrEscalation) || errors.Is(err, authz.ErrEscalation) {
+		if errors.Is(err, identity.ErrEscalation) || errors.Is(err, authz.ErrEscalation) {
 			detail = "You cannot grant permissions you do not hold."
 		} else if errors.Is(err, identity.ErrTargetOutranks) {
 			detail = "The user holds permissions you do not."

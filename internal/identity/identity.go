@@ -271,7 +271,7 @@ func (s *Service) Create(ctx context.Context, actor store.User, in NewUserInput)
 	if roles == nil {
 		roles = []string{s.o.DefaultRole}
 	}
-	if err := s.checkGrant(ctx, actor, roles); err != nil {
+	if err := s.CheckGrant(ctx, actor, roles); err != nil {
 		return store.User{}, err
 	}
 	if in.EmailVerified {
@@ -322,9 +322,10 @@ func (s *Service) Bootstrap(ctx context.Context, in NewUserInput) (store.User, e
 	return *u, nil
 }
 
-// checkGrant enforces Z10: roles must exist and grant nothing the actor
-// does not hold.
-func (s *Service) checkGrant(ctx context.Context, actor store.User, roles []string) error {
+// CheckGrant enforces Z10 for anything that hands out roles (account
+// creation, role changes, invitations): the roles must exist and grant
+// nothing the actor does not hold through their roles or direct grants.
+func (s *Service) CheckGrant(ctx context.Context, actor store.User, roles []string) error {
 	var verr validation.Errors
 	for _, r := range roles {
 		ok, err := s.roles.RoleExists(ctx, r)
@@ -347,7 +348,7 @@ func (s *Service) checkGrant(ctx context.Context, actor store.User, roles []stri
 		return err
 	}
 	have := map[string]bool{}
-	for _, p := range mine {
+	for _, p := range append(append([]string{}, mine...), actor.Permissions...) {
 		have[p] = true
 	}
 	for _, p := range want {
@@ -698,7 +699,7 @@ func (s *Service) SetRoles(ctx context.Context, actor store.User, id string, rol
 	if err != nil {
 		return store.User{}, fmt.Errorf("set roles: %w", err)
 	}
-	if err := s.checkGrant(ctx, actor, roles); err != nil {
+	if err := s.CheckGrant(ctx, actor, roles); err != nil {
 		return store.User{}, err
 	}
 	if !contains(roles, AdminRole) {
