@@ -66,25 +66,48 @@ func newEnvWith(t *testing.T, kind storeKind, o envOptions) *env {
 	t.Helper()
 	mutate := o.mutate
 	// The listener exists from here on; the handler is set after Build.
-	// Close is idempotent: this also covers the early exits below.
 	srv := httptest.NewUnstartedServer(nil)
-	t.Cleanup(srv.Close)
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTP.PublicURL = "http://gatehouse.test"
+	cfg := baseConfig(t)
 	if o.realPublicURL {
 		cfg.HTTP.PublicURL = "http://" + srv.Listener.Addr().String()
 	}
 	cfg.HTTP.CORSOrigins = []string{"https://app.example.com"}
 	if kind == onPostgres {
 		cfg.Database.URL = secret.Secret(pgtest.NewDatabase(t))
-		k := make([]byte, 32)
-		_, _ = rand.Read(k)
-		cfg.MasterKey = secret.Secret(base64.StdEncoding.EncodeToString(k))
+		cfg.MasterKey = randomMasterKey()
 	}
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	return serve(t, cfg, srv)
+}
+
+// baseConfig is the defaults with a private data dir and a fixed public URL.
+func baseConfig(t *testing.T) config.Config {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.PublicURL = "http://gatehouse.test"
+	return cfg
+}
+
+// randomMasterKey is a fresh base64 master key (required on PostgreSQL).
+func randomMasterKey() secret.Secret {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return secret.Secret(base64.StdEncoding.EncodeToString(k))
+}
+
+// serve validates cfg, builds a Gatehouse with cheap hashing, starts its
+// background work and serves it on srv (an unstarted server whose
+// listener the caller needed early), or on a new server when srv is nil.
+// Everything is closed when the test ends.
+func serve(t *testing.T, cfg config.Config, srv *httptest.Server) *env {
+	t.Helper()
+	if srv == nil {
+		srv = httptest.NewUnstartedServer(nil)
+	}
+	// Close is idempotent: this also covers the early exits below.
+	t.Cleanup(srv.Close)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,16 +1,10 @@
 package httpapi_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/gatehouse-auth/gatehouse/internal/app"
 )
 
 func TestHealthReadyMetrics(t *testing.T) {
@@ -139,25 +133,12 @@ func TestKeyRotation(t *testing.T) {
 func TestRotationReachesOtherReplicas(t *testing.T) {
 	bothStores(t, func(t *testing.T, kind storeKind) {
 		e := newEnv(t, kind, nil)
-		opts := cheapHashing
-		g2, err := app.Build(context.Background(), e.cfg, slog.New(slog.DiscardHandler), app.BuildOptions{Password: &opts})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv2 := httptest.NewServer(g2.Handler)
-		t.Cleanup(func() { srv2.Close(); g2.Close() })
+		e2 := serve(t, e.cfg, nil) // a second replica on the same store
 		adm := e.admin("admin@example.com")
 		expect(t, e.req("POST", "/v1/admin/keys/rotate", nil, bearer(adm.access)...), 200, "rotate on replica 1")
 		fresh := e.login("admin@example.com", goodPassword)
-		req, _ := http.NewRequest("GET", srv2.URL+"/v1/auth/whoami", nil)
-		req.Header.Set("Authorization", "Bearer "+fresh.access)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != 200 {
-			t.Fatalf("replica 2 refused a token signed by the rotated key: %d", res.StatusCode)
+		if code := whoamiAt(t, e2.url, fresh.access); code != 200 {
+			t.Fatalf("replica 2 refused a token signed by the rotated key: %d", code)
 		}
 	})
 }

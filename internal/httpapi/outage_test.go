@@ -1,21 +1,14 @@
 package httpapi_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"io"
-	"log/slog"
 	"net"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/internal/app"
-	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/redistest"
 	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/store/pgtest"
@@ -90,22 +83,10 @@ func TestPostgresOutage(t *testing.T) {
 	u, _ := url.Parse(dbURL)
 	proxy := newCutProxy(t, u.Host)
 	u.Host = proxy.ln.Addr().String()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTP.PublicURL = "http://gatehouse.test"
+	cfg := baseConfig(t)
 	cfg.Database.URL = secret.Secret(u.String())
-	k := make([]byte, 32)
-	_, _ = rand.Read(k)
-	cfg.MasterKey = secret.Secret(base64.StdEncoding.EncodeToString(k))
-	opts := cheapHashing
-	g, err := app.Build(context.Background(), cfg, slog.New(slog.DiscardHandler), app.BuildOptions{Password: &opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.Start(context.Background())
-	srv := httptest.NewServer(g.Handler)
-	t.Cleanup(func() { srv.Close(); g.Close() })
-	e := &env{t: t, url: srv.URL, g: g, cfg: cfg}
+	cfg.MasterKey = randomMasterKey()
+	e := serve(t, cfg, nil)
 	e.signup("alice@test.com")
 	s := e.login("alice@test.com", goodPassword)
 	expect(t, e.req("GET", "/v1/auth/whoami", nil, bearer(s.token)...), 200, "warm the caches")
@@ -137,20 +118,10 @@ func TestRedisOutage(t *testing.T) {
 	ru, _ := url.Parse(os.Getenv(redistest.EnvURL))
 	proxy := newCutProxy(t, ru.Host)
 	ru.Host = proxy.ln.Addr().String()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTP.PublicURL = "http://gatehouse.test"
+	cfg := baseConfig(t)
 	cfg.RedisURL = secret.Secret(ru.String())
 	cfg.RedisPrefix = prefix
-	opts := cheapHashing
-	g, err := app.Build(context.Background(), cfg, slog.New(slog.DiscardHandler), app.BuildOptions{Password: &opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.Start(context.Background())
-	srv := httptest.NewServer(g.Handler)
-	t.Cleanup(func() { srv.Close(); g.Close() })
-	e := &env{t: t, url: srv.URL, g: g, cfg: cfg}
+	e := serve(t, cfg, nil)
 
 	proxy.cut()
 	e.signup("alice@test.com")

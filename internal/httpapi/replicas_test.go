@@ -1,53 +1,30 @@
 package httpapi_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/internal/app"
-	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/redistest"
 	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/store/pgtest"
 )
 
-// replica is one Gatehouse serving the shared PostgreSQL and Redis.
-type replica struct {
-	url string
-	g   *app.Gatehouse
-}
-
-func startReplicas(t *testing.T, n int) []replica {
+// startReplicas serves n Gatehouses on one fresh PostgreSQL database and
+// the test Redis.
+func startReplicas(t *testing.T, n int) []*env {
 	t.Helper()
 	_, prefix := redistest.Client(t) // skips, or fails under CI, without Redis
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTP.PublicURL = "http://gatehouse.test"
+	cfg := baseConfig(t)
 	cfg.Database.URL = secret.Secret(pgtest.NewDatabase(t))
-	k := make([]byte, 32)
-	_, _ = rand.Read(k)
-	cfg.MasterKey = secret.Secret(base64.StdEncoding.EncodeToString(k))
+	cfg.MasterKey = randomMasterKey()
 	cfg.RedisURL = secret.Secret(os.Getenv(redistest.EnvURL))
 	cfg.RedisPrefix = prefix
 	cfg.Session.CacheTTL = time.Hour // only the fan-out may invalidate
-	var out []replica
+	var out []*env
 	for i := 0; i < n; i++ {
-		opts := cheapHashing
-		g, err := app.Build(context.Background(), cfg, slog.New(slog.DiscardHandler), app.BuildOptions{Password: &opts})
-		if err != nil {
-			t.Fatal(err)
-		}
-		g.Start(context.Background())
-		srv := httptest.NewServer(g.Handler)
-		t.Cleanup(func() { srv.Close(); g.Close() })
-		out = append(out, replica{url: srv.URL, g: g})
+		out = append(out, serve(t, cfg, nil))
 	}
 	time.Sleep(100 * time.Millisecond) // subscriptions confirmed
 	return out
@@ -83,8 +60,7 @@ func within(d time.Duration, f func() bool) (time.Duration, bool) {
 // session for an hour (X1, J16, S16).
 func TestReplicasShareRevocations(t *testing.T) {
 	rs := startReplicas(t, 2)
-	e1 := &env{t: t, url: rs[0].url, g: rs[0].g}
-	e2 := &env{t: t, url: rs[1].url, g: rs[1].g}
+	e1, e2 := rs[0], rs[1]
 	adm := e1.admin("admin@example.com")
 	e1.signup("john@example.com")
 	s := e1.login("john@example.com", goodPassword)
@@ -110,8 +86,7 @@ func TestReplicasShareRevocations(t *testing.T) {
 // TestReplicasShareRateLimits: login failures count across replicas.
 func TestReplicasShareRateLimits(t *testing.T) {
 	rs := startReplicas(t, 2)
-	e1 := &env{t: t, url: rs[0].url, g: rs[0].g}
-	e2 := &env{t: t, url: rs[1].url, g: rs[1].g}
+	e1, e2 := rs[0], rs[1]
 	e1.signup("alice@test.com")
 	for i := 0; i < 5; i++ {
 		e := e1
