@@ -57,6 +57,23 @@ func formToken(r *http.Request) (string, error) {
 	return r.PostFormValue("token"), nil
 }
 
+// redeemToken is the common start of every link-redeeming POST: the
+// redemption rate limit, then the token from the form. A missing token
+// renders the invalid-link page (pointing at again) and returns "".
+func (s *site) redeemToken(w http.ResponseWriter, r *http.Request, again, againLabel string) (string, error) {
+	if err := s.limitRedeem(r); err != nil {
+		return "", err
+	}
+	tok, err := formToken(r)
+	if err != nil {
+		return "", err
+	}
+	if tok == "" {
+		s.invalidLink(w, r, again, againLabel)
+	}
+	return tok, nil
+}
+
 func (s *site) resendVerificationForm(email string) pageView {
 	return s.emailForm("Verify your email address", "Enter your email address and we will send you a new verification link.",
 		"/verify-email/request", "Send verification link", email)
@@ -80,16 +97,9 @@ func (s *site) getVerifyEmail(w http.ResponseWriter, r *http.Request) error {
 // postVerifyEmail redeems a verification token (O15) like the JSON
 // endpoint does.
 func (s *site) postVerifyEmail(w http.ResponseWriter, r *http.Request) error {
-	if err := s.limitRedeem(r); err != nil {
+	tok, err := s.redeemToken(w, r, "/verify-email", "Send a new link")
+	if err != nil || tok == "" {
 		return err
-	}
-	tok, err := formToken(r)
-	if err != nil {
-		return err
-	}
-	if tok == "" {
-		s.invalidLink(w, r, "/verify-email", "Send a new link")
-		return nil
 	}
 	if _, err := s.confirmEmail(r, tok); errors.Is(err, emailflow.ErrInvalidToken) {
 		s.invalidLink(w, r, "/verify-email", "Send a new link")
@@ -123,16 +133,9 @@ func (s *site) getResetPassword(w http.ResponseWriter, r *http.Request) error {
 // postResetPassword completes a reset like the JSON endpoint (O14): a
 // rejected password re-shows the form without spending the token.
 func (s *site) postResetPassword(w http.ResponseWriter, r *http.Request) error {
-	if err := s.limitRedeem(r); err != nil {
+	tok, err := s.redeemToken(w, r, "/reset-password", "Request a new link")
+	if err != nil || tok == "" {
 		return err
-	}
-	tok, err := formToken(r)
-	if err != nil {
-		return err
-	}
-	if tok == "" {
-		s.invalidLink(w, r, "/reset-password", "Request a new link")
-		return nil
 	}
 	pw, confirm := r.PostFormValue("password"), r.PostFormValue("password_confirm")
 	retry := func(fields map[string]string, general string) {
@@ -182,16 +185,9 @@ func (s *site) getMagicLink(w http.ResponseWriter, r *http.Request) error {
 // postMagicLink redeems a magic link and signs in like the JSON endpoint,
 // handing the browser only the HttpOnly cookie (L16).
 func (s *site) postMagicLink(w http.ResponseWriter, r *http.Request) error {
-	if err := s.limitRedeem(r); err != nil {
+	tok, err := s.redeemToken(w, r, "/login", "Back to sign in")
+	if err != nil || tok == "" {
 		return err
-	}
-	tok, err := formToken(r)
-	if err != nil {
-		return err
-	}
-	if tok == "" {
-		s.invalidLink(w, r, "/login", "Back to sign in")
-		return nil
 	}
 	u, err := s.d.Email.ConsumeMagicLink(r.Context(), tok)
 	if errors.Is(err, emailflow.ErrInvalidToken) {
