@@ -2,7 +2,6 @@ package gatehouse_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,9 +15,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
-	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/apptest"
 	"github.com/gatehouse-auth/gatehouse/internal/identity"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
 	gatehouse "github.com/gatehouse-auth/gatehouse/sdk"
 )
 
@@ -37,40 +35,19 @@ type server struct {
 // no rate limits; its public URL (the token issuer) is its real address.
 func startServer(t *testing.T) *server {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(nil)
-	t.Cleanup(srv.Close)
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTP.PublicURL = "http://" + srv.Listener.Addr().String()
-	cfg.RateLimit.Disabled = true
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	opts := password.Options{
-		Params:          password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32},
-		AllowWeakParams: true,
-	}
-	g, err := app.Build(context.Background(), cfg, slog.New(slog.DiscardHandler), app.BuildOptions{Password: &opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{url: cfg.HTTP.PublicURL, g: g}
-	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/v1/revocations":
-		case "/.well-known/jwks.json":
-			s.jwks.Add(1)
-			s.hits.Add(1)
-		default:
-			s.hits.Add(1)
-		}
-		g.Handler.ServeHTTP(w, r)
-	})
-	srv.Start()
-	g.Start(context.Background())
-	t.Cleanup(func() {
-		srv.Close()
-		g.Close()
+	s := &server{}
+	s.url, s.g = apptest.Serve(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/v1/revocations":
+			case "/.well-known/jwks.json":
+				s.jwks.Add(1)
+				s.hits.Add(1)
+			default:
+				s.hits.Add(1)
+			}
+			h.ServeHTTP(w, r)
+		})
 	})
 	return s
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -12,44 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/internal/app"
-	"github.com/gatehouse-auth/gatehouse/internal/config"
+	"github.com/gatehouse-auth/gatehouse/internal/apptest"
 	"github.com/gatehouse-auth/gatehouse/internal/identity"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
 	gatehouse "github.com/gatehouse-auth/gatehouse/sdk"
 )
 
 const pw = "correct horse battery staple"
-
-// startGatehouse runs a real Gatehouse in-process on SQLite with cheap
-// hashing and no rate limits, as sdk/sdk_test.go does, and returns its URL.
-func startGatehouse(t *testing.T) (string, *app.Gatehouse) {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(nil)
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.HTTP.PublicURL = "http://" + srv.Listener.Addr().String()
-	cfg.RateLimit.Disabled = true
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	opts := password.Options{
-		Params:          password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32},
-		AllowWeakParams: true,
-	}
-	g, err := app.Build(context.Background(), cfg, slog.New(slog.DiscardHandler), app.BuildOptions{Password: &opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = g.Handler
-	srv.Start()
-	g.Start(context.Background())
-	t.Cleanup(func() {
-		srv.Close()
-		g.Close()
-	})
-	return cfg.HTTP.PublicURL, g
-}
 
 // call sends one request to base+path and decodes a JSON answer into out
 // (when given); it returns the status.
@@ -89,7 +56,7 @@ func call(t *testing.T, method, url, bearer string, body, out any) int {
 
 func TestPostsAgainstGatehouse(t *testing.T) {
 	ctx := t.Context()
-	gURL, g := startGatehouse(t)
+	gURL, g := apptest.Serve(t, nil)
 	cl := gatehouse.NewClient(gatehouse.Config{BaseURL: gURL})
 
 	login := func(email string) *gatehouse.Tokens {

@@ -14,9 +14,9 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/apptest"
 	"github.com/gatehouse-auth/gatehouse/internal/config"
 	"github.com/gatehouse-auth/gatehouse/internal/identity"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/secret"
 	"github.com/gatehouse-auth/gatehouse/internal/store/pgtest"
 )
@@ -27,15 +27,6 @@ type env struct {
 	url string
 	g   *app.Gatehouse
 	cfg config.Config
-}
-
-// cheapHashing keeps argon2id real but fast so HTTP tests stay quick.
-var cheapHashing = password.Options{
-	Params:          password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32},
-	AllowWeakParams: true,
-	// A deep queue: the concurrency tests want every request served
-	// (the full-queue answer is tested in fuzz_test.go and internal/password).
-	Queue: 256,
 }
 
 type storeKind string
@@ -111,7 +102,7 @@ func serve(t *testing.T, cfg config.Config, srv *httptest.Server) *env {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	opts := cheapHashing
+	opts := apptest.CheapHashing()
 	g, err := app.Build(context.Background(), cfg, slog.New(slog.DiscardHandler), app.BuildOptions{Password: &opts})
 	if err != nil {
 		t.Fatal(err)
