@@ -34,6 +34,27 @@ func (s *Server) limit(r *http.Request, key string, l ratelimit.Limit) error {
 	return nil
 }
 
+// checkFailures refuses with 429 when key has used up its failures
+// (LoginFailuresPerKey) without counting this attempt; countFailure
+// counts one. Only failures count, so a user who gets it right is never
+// limited by this bucket.
+func (s *Server) checkFailures(r *http.Request, key string) error {
+	if s.d.Config.RateLimit.Disabled || s.d.Limiter == nil {
+		return nil
+	}
+	if d, err := s.d.Limiter.Check(r.Context(), key, s.rl().LoginFailuresPerKey); err == nil && !d.Allowed {
+		return &rateLimitedError{after: d.RetryAfter}
+	}
+	return nil
+}
+
+func (s *Server) countFailure(r *http.Request, key string) {
+	if s.d.Config.RateLimit.Disabled || s.d.Limiter == nil {
+		return
+	}
+	_, _ = s.d.Limiter.Hit(r.Context(), key, s.rl().LoginFailuresPerKey)
+}
+
 // limits are the configured rate limits in the limiter's terms.
 type limits struct {
 	LoginPerIP, LoginFailuresPerKey, SignupPerIP, RefreshPerIP, MailPerIP, MailPerAddress, RevocationsPerIP ratelimit.Limit
@@ -176,19 +197,15 @@ func (s *Server) passwordLogin(r *http.Request, email, password string) (store.U
 	// The key is a digest: the email is attacker-sized input and must not
 	// become a megabyte of limiter state.
 	failKey := "login:fail:" + secret.Digest(strings.ToLower(strings.TrimSpace(email)))[:32] + "|" + ip
-	if !s.d.Config.RateLimit.Disabled && s.d.Limiter != nil {
-		if d, err := s.d.Limiter.Check(ctx, failKey, s.rl().LoginFailuresPerKey); err == nil && !d.Allowed {
-			s.metrics.login("rate_limited")
-			return store.User{}, &rateLimitedError{after: d.RetryAfter}
-		}
+	if err := s.checkFailures(r, failKey); err != nil {
+		s.metrics.login("rate_limited")
+		return store.User{}, err
 	}
 	u, err := s.d.Identity.Login(ctx, email, password)
 	if err != nil {
 		if errors.Is(err, identity.ErrInvalidCredentials) {
 			s.metrics.login("failure")
-			if !s.d.Config.RateLimit.Disabled && s.d.Limiter != nil {
-				_, _ = s.d.Limiter.Hit(ctx, failKey, s.rl().LoginFailuresPerKey)
-			}
+			s.countFailure(r, failKey)
 		} else {
 			s.metrics.login("error")
 		}

@@ -60,14 +60,12 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) er
 	// Wrong current passwords are limited per user like login failures, so
 	// a stolen session cannot be used to guess the password.
 	key := "pwchange:fail:" + c.User.ID
-	if !s.d.Config.RateLimit.Disabled && s.d.Limiter != nil {
-		if d, err := s.d.Limiter.Check(r.Context(), key, s.rl().LoginFailuresPerKey); err == nil && !d.Allowed {
-			return &rateLimitedError{after: d.RetryAfter}
-		}
+	if err := s.checkFailures(r, key); err != nil {
+		return err
 	}
 	if err := s.d.Identity.ChangePassword(r.Context(), c.User.ID, c.Session.ID, req.CurrentPassword, req.NewPassword); err != nil {
-		if errors.Is(err, identity.ErrInvalidCredentials) && !s.d.Config.RateLimit.Disabled && s.d.Limiter != nil {
-			_, _ = s.d.Limiter.Hit(r.Context(), key, s.rl().LoginFailuresPerKey)
+		if errors.Is(err, identity.ErrInvalidCredentials) {
+			s.countFailure(r, key)
 		}
 		return err
 	}

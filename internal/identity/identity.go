@@ -339,17 +339,13 @@ func (s *Service) CheckGrant(ctx context.Context, actor store.User, roles []stri
 	if err := verr.Err(); err != nil {
 		return err
 	}
-	mine, err := s.roles.Permissions(ctx, actor.Roles)
+	have, err := s.held(ctx, actor)
 	if err != nil {
 		return err
 	}
 	want, err := s.roles.Permissions(ctx, roles)
 	if err != nil {
 		return err
-	}
-	have := map[string]bool{}
-	for _, p := range append(append([]string{}, mine...), actor.Permissions...) {
-		have[p] = true
 	}
 	for _, p := range want {
 		if !have[p] {
@@ -468,24 +464,36 @@ func (s *Service) Authorize(ctx context.Context, actor store.User, targetID stri
 	if target.ID == actor.ID {
 		return target, nil
 	}
-	mine, err := s.roles.Permissions(ctx, actor.Roles)
+	have, err := s.held(ctx, actor)
 	if err != nil {
 		return store.User{}, err
 	}
-	theirs, err := s.roles.Permissions(ctx, target.Roles)
+	theirs, err := s.held(ctx, target)
 	if err != nil {
 		return store.User{}, err
 	}
-	have := map[string]bool{}
-	for _, p := range append(append([]string{}, mine...), actor.Permissions...) {
-		have[p] = true
-	}
-	for _, p := range append(append([]string{}, theirs...), target.Permissions...) {
+	for p := range theirs {
 		if !have[p] {
 			return store.User{}, ErrTargetOutranks
 		}
 	}
 	return target, nil
+}
+
+// held is every permission u holds: through roles and directly.
+func (s *Service) held(ctx context.Context, u store.User) (map[string]bool, error) {
+	perms, err := s.roles.Permissions(ctx, u.Roles)
+	if err != nil {
+		return nil, err
+	}
+	have := make(map[string]bool, len(perms)+len(u.Permissions))
+	for _, p := range perms {
+		have[p] = true
+	}
+	for _, p := range u.Permissions {
+		have[p] = true
+	}
+	return have, nil
 }
 
 // AdminPatch is what an admin may change on a user.
