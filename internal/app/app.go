@@ -206,10 +206,11 @@ func buildCore(ctx context.Context, c config.Config, log *slog.Logger, po *passw
 	return co, nil
 }
 
-// rotateOnSchedule rotates the signing key when the active one is older
-// than every, checking each interval. Replicas reload first, so one that
-// sees a fresh key from another replica does not rotate again; if two
-// rotate at the same moment both keys are published and the newest signs.
+// rotateOnSchedule reloads the signing keys each interval and rotates
+// when the active one is older than every (never when every <= 0).
+// Replicas reload first, so one that sees a fresh key from another replica
+// does not rotate again; if two rotate at the same moment both keys are
+// published and the newest signs.
 func (g *Gatehouse) rotateOnSchedule(ctx context.Context, every, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -222,7 +223,7 @@ func (g *Gatehouse) rotateOnSchedule(ctx context.Context, every, interval time.D
 				g.core.log.Warn("scheduled key rotation: reload", "err", err)
 				continue
 			}
-			if time.Since(g.Keys.Active().CreatedAt) < every {
+			if every <= 0 || time.Since(g.Keys.Active().CreatedAt) < every {
 				continue
 			}
 			kid, err := g.Keys.Rotate(ctx)
@@ -247,6 +248,13 @@ func (g *Gatehouse) apply(ev fanout.Event) {
 	co.sessions.InvalidateSessions(ev.Sessions)
 	if ev.User != "" {
 		co.sessions.InvalidateUser(ev.User)
+	}
+	if ev.Keys {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := g.Keys.Reload(ctx); err != nil {
+			co.log.Warn("reload signing keys after a rotation elsewhere", "err", err)
+		}
 	}
 	if ev.Authz {
 		co.rbac.Invalidate()
@@ -304,8 +312,10 @@ func (g *Gatehouse) Start(ctx context.Context) {
 	if g.core.fan != nil {
 		go g.core.fan.Run(ctx, nil, g.apply)
 	}
-	if every := g.core.cfg.Tokens.RotateEvery; every > 0 {
-		go g.rotateOnSchedule(ctx, every, time.Hour)
+	// On PostgreSQL other replicas may rotate: besides the fan-out, which
+	// reloads at once, a reload every minute heals a missed message.
+	if every := g.core.cfg.Tokens.RotateEvery; every > 0 || g.core.cfg.IsPostgres() {
+		go g.rotateOnSchedule(ctx, every, time.Minute)
 	}
 }
 
@@ -349,7 +359,10 @@ func Build(ctx context.Context, c config.Config, log *slog.Logger, o BuildOption
 
 func wire(ctx context.Context, co *core, mk keyset.MasterKey) (*Gatehouse, error) {
 	c := co.cfg
-	keys, err := keyset.New(ctx, co.st, mk, keyset.Options{Algorithm: c.Tokens.Algorithm, RetireAfter: c.Tokens.AccessTTL + time.Hour})
+	keys, err := keyset.New(ctx, co.st, mk, keyset.Options{Algorithm: c.Tokens.Algorithm, RetireAfter: c.Tokens.AccessTTL + time.Hour,
+		// Every replica publishes a new key at once, so a verifier that
+		// fetches the JWKS from any of them finds the kid of a fresh token.
+		OnRotate: func(string) { co.publish(fanout.Event{Keys: true}) }})
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ type Event struct {
 	Sessions []string `json:"s,omitempty"`
 	User     string   `json:"u,omitempty"`
 	Authz    bool     `json:"a,omitempty"`
+	Keys     bool     `json:"k,omitempty"` // the signing keys changed: reload them
 }
 
 // Redis publishes and receives events on one channel.

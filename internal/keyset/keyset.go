@@ -66,6 +66,10 @@ type Options struct {
 	// the longest lifetime of a token the key signed plus the verifiers'
 	// clock leeway. Default 24h.
 	RetireAfter time.Duration
+	// OnRotate, when set, is called with the new kid after Rotate has
+	// stored and activated a key (not for a key New creates), so other
+	// replicas can be told to Reload.
+	OnRotate func(kid string)
 }
 
 func (o *Options) defaults() error {
@@ -200,11 +204,16 @@ func (s *Set) published(e *entry, now time.Time) bool {
 // Rotate generates a new key of the configured algorithm and stores it; it
 // becomes the active key and the previous one is retired as of the new
 // key's CreatedAt (no row is updated; see the package doc). It returns the
-// new kid. Other replicas see the new key after their next Reload.
+// new kid. Other replicas see the new key after their next Reload, which
+// Options.OnRotate can trigger.
 func (s *Set) Rotate(ctx context.Context) (newKID string, err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rotateLocked(ctx)
+	kid, err := s.rotateLocked(ctx)
+	s.mu.Unlock()
+	if err == nil && s.opts.OnRotate != nil {
+		s.opts.OnRotate(kid)
+	}
+	return kid, err
 }
 
 // Reload re-reads the keys from the store, for when another replica has

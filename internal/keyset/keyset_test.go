@@ -491,3 +491,30 @@ func TestMasterKeyFileConcurrentCreate(t *testing.T) {
 		}
 	}
 }
+
+// TestOnRotateTellsOtherReplicas: Rotate reports the new kid (the app
+// publishes it so other replicas reload at once); the key New creates on
+// an empty store is not reported.
+func TestOnRotateTellsOtherReplicas(t *testing.T) {
+	ctx := context.Background()
+	st, mk := &memStore{}, mustMaster(t)
+	var told []string
+	s, err := New(ctx, st, mk, Options{Algorithm: EdDSA, OnRotate: func(kid string) { told = append(told, kid) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(told) != 0 {
+		t.Fatalf("New reported %v", told)
+	}
+	kid, err := s.Rotate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(told) != 1 || told[0] != kid {
+		t.Fatalf("Rotate to %s reported %v", kid, told)
+	}
+	other, err := New(ctx, st, mk, Options{Algorithm: EdDSA})
+	if err != nil || other.Active().KID != kid {
+		t.Fatalf("another replica's view after the rotation: %v %v", other.Active(), err)
+	}
+}
