@@ -57,7 +57,7 @@ func measureArgon(ctx context.Context, d time.Duration) (ArgonStats, error) {
 
 	lat := make([][]time.Duration, n)
 	errs := make([]error, n)
-	c0 := sampleCPU("self", "")
+	c0 := sampleCPU([]string{"self"}, "")
 	start := time.Now()
 	end := start.Add(d)
 	var wg sync.WaitGroup
@@ -78,7 +78,7 @@ func measureArgon(ctx context.Context, d time.Duration) (ArgonStats, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	st.OtherCPU = -1
-	if u, ok := sampleCPU("self", "").since(c0, true); ok {
+	if u, ok := sampleCPU([]string{"self"}, "").since(c0, true); ok {
 		st.OtherCPU = u.Other
 	}
 	var all []time.Duration

@@ -21,6 +21,11 @@ func TestParseFlagsScenarios(t *testing.T) {
 		{"bad database url", []string{"-database-url", "mysql://x"}, nil, true},
 		{"zero concurrency", []string{"-c", "0"}, nil, true},
 		{"stray argument", []string{"extra"}, nil, true},
+		{"replicas need a shared database", []string{"-replicas", "3", "-redis-url", "redis://127.0.0.1:6379/0"}, nil, true},
+		{"replicas need Redis", []string{"-replicas", "3", "-database-url", "postgres://x/db"}, nil, true},
+		{"replicas on PostgreSQL and Redis", []string{"-replicas", "3", "-database-url", "postgres://x/db", "-redis-url", "redis://127.0.0.1:6379/0"}, scenarioOrder(), false},
+		{"bad redis url", []string{"-redis-url", "http://x"}, nil, true},
+		{"zero replicas", []string{"-replicas", "0"}, nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -96,9 +96,10 @@ type scenario struct {
 	concurrency int
 	// worker returns the request function of worker i.
 	worker func(i int) requestFunc
-	// server is the process whose CPU and peak RSS the scenario measures;
-	// for the floor that is the benchmark itself.
-	pid string
+	// pids are the server processes whose CPU (summed) and peak RSS (the
+	// largest) the scenario measures; for the floor that is the benchmark
+	// itself, ["self"].
+	pids []string
 }
 
 // runOptions are the knobs shared by all scenarios.
@@ -163,7 +164,10 @@ func runScenario(ctx context.Context, sc scenario, opts runOptions) Result {
 		fns[i] = sc.worker(i)
 	}
 	res := Result{Name: sc.name, Concurrency: sc.concurrency, NonOK: map[int]int{}, PeakRSS: -1}
-	resetOK := resetPeakRSS(sc.pid) == nil
+	resetOK := true
+	for _, pid := range sc.pids {
+		resetOK = resetOK && resetPeakRSS(pid) == nil
+	}
 
 	start := time.Now()
 	from := start.Add(opts.warmup)
@@ -209,16 +213,18 @@ func runScenario(ctx context.Context, sc scenario, opts runOptions) Result {
 
 	// CPU is sampled at the window's edges by this goroutine.
 	sleepUntil(ctx, from)
-	c0 := sampleCPU(sc.pid, opts.dbName)
+	c0 := sampleCPU(sc.pids, opts.dbName)
 	sleepUntil(ctx, end)
-	c1 := sampleCPU(sc.pid, opts.dbName)
+	c1 := sampleCPU(sc.pids, opts.dbName)
 	wg.Wait()
 	if resetOK {
-		if hwm, err := procStatusBytes(sc.pid, "VmHWM"); err == nil {
-			res.PeakRSS = hwm
+		for _, pid := range sc.pids {
+			if hwm, err := procStatusBytes(pid, "VmHWM"); err == nil {
+				res.PeakRSS = max(res.PeakRSS, hwm)
+			}
 		}
 	}
-	if u, ok := c1.since(c0, sc.pid == "self"); ok {
+	if u, ok := c1.since(c0, isSelf(sc.pids)); ok {
 		res.CPU, res.CPUKnown = u, true
 	}
 

@@ -36,6 +36,15 @@
 //	                     processes used more meanwhile (default 0: neither);
 //	                     for machines where others build at the same time
 //	-keep                keep the temp dir (data, server log) and print its path
+//	-replicas N          run N servers on the one -database-url and -redis-url
+//	                     (default 1); every scenario sends each worker's
+//	                     requests to the replicas in turn, like a round-robin
+//	                     load balancer without sticky sessions, and server CPU
+//	                     is the sum over the replicas
+//	-redis-url URL       redis://... given to the servers (GATEHOUSE_REDIS_URL);
+//	                     required with -replicas > 1
+//	-revocations N       with -replicas > 1, how many logouts the revocation
+//	                     scenario times (default 100)
 //
 // # What is measured
 //
@@ -117,6 +126,9 @@ type options struct {
 	json        bool
 	cpuProfile  string
 	keep        bool
+	replicas    int
+	redisURL    string
+	revocations int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -138,6 +150,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.StringVar(&o.cpuProfile, "server-cpuprofile", "", "write the server's CPU profile to this file (runs the server code in a child copy of this program)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (data dir, server log)")
+	fs.IntVar(&o.replicas, "replicas", 1, "servers sharing -database-url and -redis-url; requests go to each in turn")
+	fs.StringVar(&o.redisURL, "redis-url", "", "redis://... for the servers (required with -replicas > 1)")
+	fs.IntVar(&o.revocations, "revocations", 100, "logouts timed by the revocation scenario (with -replicas > 1)")
 	fs.DurationVar(&o.waitQuiet, "wait-quiet", 0, "before each measurement, wait up to this long for other processes to use < 0.25 cores, and retake disturbed measurements (shared machines)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -155,6 +170,18 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.users < 1 {
 		errs = append(errs, errors.New("-users must be at least 1"))
+	}
+	if o.replicas < 1 || o.revocations < 1 {
+		errs = append(errs, errors.New("-replicas and -revocations must be at least 1"))
+	}
+	if o.replicas > 1 && (o.databaseURL == "" || o.redisURL == "") {
+		errs = append(errs, errors.New("-replicas > 1 needs -database-url (replicas share PostgreSQL) and -redis-url (and their caches are kept in step through Redis)"))
+	}
+	if o.replicas > 1 && o.cpuProfile != "" {
+		errs = append(errs, errors.New("-server-cpuprofile profiles one server; use it with -replicas 1"))
+	}
+	if u := o.redisURL; u != "" && !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://") {
+		errs = append(errs, errors.New("-redis-url must start with redis:// or rediss://"))
 	}
 	if u := o.databaseURL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
 		errs = append(errs, errors.New("-database-url must start with postgres://"))
@@ -201,8 +228,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.databaseURL != "" {
 		rep.Store = "postgres"
 	}
+	if o.redisURL != "" {
+		rep.Store += "+redis"
+	}
+	rep.Replicas = o.replicas
 	spec := serverSpec{bin: o.bin, dataDir: filepath.Join(tmp, "data"), databaseURL: o.databaseURL,
-		logPath: filepath.Join(tmp, "server.log"), extraArgs: o.serverArgs}
+		redisURL: o.redisURL, logPath: filepath.Join(tmp, "server.log"), extraArgs: o.serverArgs}
+	if o.replicas > 1 {
+		// Behind a load balancer every replica has the one public URL,
+		// the issuer of every token.
+		spec.publicURL = "http://gatehouse-bench.invalid"
+	}
 	switch {
 	case o.cpuProfile != "":
 		if spec.bin, err = os.Executable(); err != nil {
@@ -233,11 +269,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	servers := []*server{srv}
 	defer func() {
-		if err := srv.stop(); err != nil {
-			say("stop server: %v", err)
+		for _, s := range servers {
+			if err := s.stop(); err != nil {
+				say("stop server: %v", err)
+			}
 		}
 	}()
+	for n := 1; n < o.replicas; n++ {
+		more := spec
+		more.dataDir = filepath.Join(tmp, fmt.Sprintf("data%d", n))
+		more.logPath = filepath.Join(tmp, fmt.Sprintf("server%d.log", n))
+		s, err := startServer(ctx, more)
+		if err != nil {
+			return fmt.Errorf("replica %d: %w", n, err)
+		}
+		servers = append(servers, s)
+		say("replica %d: %s ready in %s", n, s.base, s.Ready.Round(100*time.Microsecond))
+	}
+	var bases, pids []string
+	for _, s := range servers {
+		bases, pids = append(bases, s.base), append(pids, s.pid)
+	}
+	alive := func() error {
+		for n, s := range servers {
+			if !s.alive() {
+				return fmt.Errorf("server %d died (%v)", n, s.err)
+			}
+		}
+		return nil
+	}
 
 	hc := newHTTPClient(max(o.conc, o.loginConc))
 	runID := randomHex(3)
@@ -249,7 +311,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		rep.Users = n
 		t0 := time.Now()
-		if accts, err = setupAccounts(ctx, hc, srv.base, runID, n, 2*runtime.GOMAXPROCS(0)); err != nil {
+		if accts, err = setupAccounts(ctx, hc, bases, runID, n, 2*runtime.GOMAXPROCS(0)); err != nil {
 			return fmt.Errorf("setup: %w\nserver log:\n%s", err, tail(spec.logPath, 2000))
 		}
 		say("setup: %d users signed up and logged in in %s", n, time.Since(t0).Round(time.Millisecond))
@@ -268,16 +330,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return o.waitQuiet > 0 && known && other >= idleThreshold && attempt < quietAttempts
 	}
 	// quiet waits for the rest of the machine to calm down, if asked to.
-	quiet := func(pid string) {
+	quiet := func(pids []string) {
 		if o.waitQuiet <= 0 {
 			return
 		}
-		other, waited := waitQuiet(ctx, o.waitQuiet, pid, dbName)
+		other, waited := waitQuiet(ctx, o.waitQuiet, pids, dbName)
 		say("waited %s for quiet; other processes use %s cores", waited.Round(time.Second), fmtCores(other))
 	}
 	ro := runOptions{warmup: o.warmup, duration: o.duration, backoff: o.backoff, dbName: dbName}
 	for _, name := range o.scenarios {
-		sc := scenario{name: name, concurrency: o.conc, pid: srv.pid}
+		sc := scenario{name: name, concurrency: o.conc, pids: pids}
 		switch name {
 		case scFloor:
 			base, stopFloor, err := startFloor()
@@ -285,27 +347,40 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("floor server: %w", err)
 			}
 			defer stopFloor()
-			sc.worker, sc.pid = floorScenario(hc, base), "self"
+			sc.worker, sc.pids = floorScenario(hc, base), []string{"self"}
 		case scWhoamiSession:
-			sc.worker = whoamiScenario(hc, srv.base, o.conc, accts, func(a *account) string { return a.sessionToken })
+			sc.worker = whoamiScenario(hc, bases, o.conc, accts, func(a *account) string { return a.sessionToken })
 		case scWhoamiAccess:
-			sc.worker = whoamiScenario(hc, srv.base, o.conc, accts, func(a *account) string { return a.accessToken })
+			sc.worker = whoamiScenario(hc, bases, o.conc, accts, func(a *account) string { return a.accessToken })
 		case scRefresh:
-			sc.worker = refreshScenario(hc, srv.base, accts)
+			sc.worker = refreshScenario(hc, bases, accts)
 		case scCheck:
-			sc.worker = checkScenario(hc, srv.base+"/v1/authz/check", o.conc, accts, checkBody)
+			sc.worker = checkScenario(hc, bases, "/v1/authz/check", o.conc, accts, checkBody)
 		case scCheckBatch:
 			// Latency of one batch, so one client: the target is time per
 			// batch, not throughput under queueing.
 			sc.concurrency = 1
-			sc.worker = checkScenario(hc, srv.base+"/v1/authz/check-batch", 1, accts, batchBody)
+			sc.worker = checkScenario(hc, bases, "/v1/authz/check-batch", 1, accts, batchBody)
+		case scRevocation:
+			if len(bases) < 2 {
+				say("revocation: needs -replicas 2 or more; skipped")
+				continue
+			}
+			quiet(pids)
+			say("revocation: %d logouts, each timed until every other replica refuses the session", o.revocations)
+			r, err := measureRevocation(ctx, hc, bases, accts, o.revocations)
+			if err != nil {
+				return fmt.Errorf("revocation: %w", err)
+			}
+			rep.Revocation = &r
+			continue
 		case scSignup:
-			sc.worker = signupScenario(hc, srv.base, runID)
+			sc.worker = signupScenario(hc, bases, runID)
 		case scLogin:
 			// The raw rate is measured just before, while the server is
 			// idle, so both figures see the same load from other processes.
 			for attempt := 1; ; attempt++ {
-				quiet("self")
+				quiet([]string{"self"})
 				a, err := measureArgonReport(ctx, o.hashD, say)
 				if err != nil {
 					return err
@@ -319,18 +394,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				say("argon2id: other processes used %.2f cores meanwhile; measuring again", a.OtherCPU)
 			}
 			sc.concurrency = o.loginConc
-			sc.worker = loginScenario(hc, srv.base, o.loginConc, accts)
+			sc.worker = loginScenario(hc, bases, o.loginConc, accts)
 		}
 		var res Result
 		for attempt := 1; ; attempt++ {
-			quiet(sc.pid)
+			quiet(sc.pids)
 			say("%s: %d clients, %s warm-up + %s", name, sc.concurrency, o.warmup, o.duration)
 			r := runScenario(ctx, sc, ro)
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if !srv.alive() {
-				return fmt.Errorf("server died during %s (%v); its log:\n%s", name, srv.err, tail(spec.logPath, 4000))
+			if err := alive(); err != nil {
+				return fmt.Errorf("during %s: %w; the first server's log:\n%s", name, err, tail(spec.logPath, 4000))
 			}
 			if attempt == 1 || r.CPU.Other < res.CPU.Other {
 				res = r
@@ -341,7 +416,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			say("%s: other processes used %.2f cores meanwhile; measuring again", name, r.CPU.Other)
 		}
 		rep.Scenarios = append(rep.Scenarios, toScenarioJSON(res))
-		if sc.pid == srv.pid && peak >= 0 {
+		if !isSelf(sc.pids) && peak >= 0 {
 			peak = max(peak, res.PeakRSS)
 		}
 	}
@@ -414,5 +489,5 @@ func databaseName(rawURL string) string {
 
 // scenarioOrder is every scenario in the order a run measures them.
 func scenarioOrder() []string {
-	return []string{scFloor, scWhoamiSession, scWhoamiAccess, scCheck, scCheckBatch, scRefresh, scSignup, scLogin}
+	return []string{scFloor, scWhoamiSession, scWhoamiAccess, scCheck, scCheckBatch, scRevocation, scRefresh, scSignup, scLogin}
 }

@@ -172,18 +172,62 @@ type cpuSample struct {
 	ok                     bool
 }
 
-// sampleCPU samples the server process pid ("self" for the floor) and the
-// backends of PostgreSQL database db ("" for none).
-func sampleCPU(pid, db string) cpuSample {
+// sampleCPU samples the server processes pids (["self"] for the floor)
+// and the backends of PostgreSQL database db ("" for none), with the
+// machine's Redis server counted as database too.
+func sampleCPU(pids []string, db string) cpuSample {
 	s := cpuSample{at: time.Now()}
 	var e1, e2, e3 error
-	s.server, e1 = procCPU(pid)
+	s.server, e1 = procsCPU(pids)
 	s.gen, e2 = procCPU("self")
 	s.total, e3 = machineBusy()
-	s.db = postgresCPU(db)
+	s.db = postgresCPU(db) + redisCPU(db)
 	s.ok = e1 == nil && e2 == nil && e3 == nil
 	return s
 }
+
+// procsCPU is the CPU time of every process in pids together.
+func procsCPU(pids []string) (time.Duration, error) {
+	var sum time.Duration
+	for _, pid := range pids {
+		t, err := procCPU(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += t
+	}
+	return sum, nil
+}
+
+// redisCPU is the CPU time of the machine's redis-server processes, when
+// db is set (the runs on PostgreSQL are the ones that may use Redis).
+func redisCPU(db string) time.Duration {
+	if db == "" {
+		return 0
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	var sum time.Duration
+	for _, e := range ents {
+		pid := e.Name()
+		if pid[0] < '0' || pid[0] > '9' {
+			continue
+		}
+		cmd, err := os.ReadFile("/proc/" + pid + "/cmdline")
+		if err != nil || !bytes.HasPrefix(cmd, []byte("redis-server")) {
+			continue
+		}
+		if t, err := procCPU(pid); err == nil {
+			sum += t
+		}
+	}
+	return sum
+}
+
+// isSelf says whether pids is the benchmark process itself (the floor).
+func isSelf(pids []string) bool { return len(pids) == 1 && pids[0] == "self" }
 
 // cpuUse is the average number of cores used between two samples.
 type cpuUse struct {
@@ -219,13 +263,13 @@ const idleThreshold = 0.25
 // server, this process and the server's database backends) use less than
 // idleThreshold cores over a one-second sample. It returns the last
 // sample's figure (-1 if /proc cannot tell) and how long it waited.
-func waitQuiet(ctx context.Context, max time.Duration, serverPID, db string) (float64, time.Duration) {
+func waitQuiet(ctx context.Context, max time.Duration, serverPIDs []string, db string) (float64, time.Duration) {
 	start := time.Now()
 	other := -1.0
 	for {
-		a := sampleCPU(serverPID, db)
+		a := sampleCPU(serverPIDs, db)
 		sleepUntil(ctx, a.at.Add(time.Second))
-		u, ok := sampleCPU(serverPID, db).since(a, serverPID == "self")
+		u, ok := sampleCPU(serverPIDs, db).since(a, isSelf(serverPIDs))
 		if !ok {
 			return -1, time.Since(start)
 		}

@@ -26,6 +26,7 @@ const (
 	scLogin         = "login"
 	scCheck         = "check"
 	scCheckBatch    = "check-batch"
+	scRevocation    = "revocation"
 )
 
 // checkBody is one RBAC-decided check (a viewer may read posts), the
@@ -49,15 +50,34 @@ var batchBody = func() []byte {
 	return jsonBody(map[string]any{"checks": checks})
 }()
 
+// endpoints is one path on every replica. A worker sends its requests to
+// the replicas in turn, as a round-robin load balancer without sticky
+// sessions would; with one replica it is that replica's URL.
+type endpoints []string
+
+func endpointsOf(bases []string, path string) endpoints {
+	e := make(endpoints, len(bases))
+	for i, b := range bases {
+		e[i] = b + path
+	}
+	return e
+}
+
+// at is the URL of a worker's n-th request; i offsets the workers so
+// they do not all start on the first replica.
+func (e endpoints) at(i, n int) string { return e[(i+n)%len(e)] }
+
 // checkScenario posts one body to an authz endpoint with the accounts'
 // access tokens, round-robin.
-func checkScenario(hc *http.Client, url string, c int, accts []*account, body []byte) func(i int) requestFunc {
+func checkScenario(hc *http.Client, bases []string, path string, c int, accts []*account, body []byte) func(i int) requestFunc {
+	urls := endpointsOf(bases, path)
 	return func(i int) requestFunc {
-		k := i
+		k, n := i, 0
 		return func(ctx context.Context) error {
 			a := accts[k%len(accts)]
 			k += c
-			return do(ctx, hc, http.MethodPost, url, a.accessToken, body, nil)
+			n++
+			return do(ctx, hc, http.MethodPost, urls.at(i, n), a.accessToken, body, nil)
 		}
 	}
 }
@@ -160,7 +180,7 @@ func login(ctx context.Context, hc *http.Client, base string, a *account) error 
 // setupAccounts signs up and logs in n users. It runs a few at a time
 // (every signup and login is a password hash, and the server's hashing
 // queue is small) and is not measured.
-func setupAccounts(ctx context.Context, hc *http.Client, base, runID string, n, parallel int) ([]*account, error) {
+func setupAccounts(ctx context.Context, hc *http.Client, bases []string, runID string, n, parallel int) ([]*account, error) {
 	accts := make([]*account, n)
 	for i := range accts {
 		email, pw := credentials(runID, "u", 0, i)
@@ -183,7 +203,7 @@ func setupAccounts(ctx context.Context, hc *http.Client, base, runID string, n, 
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				if err := signupAndLogin(ctx, hc, base, accts[i]); err != nil {
+				if err := signupAndLogin(ctx, hc, bases[i%len(bases)], accts[i]); err != nil {
 					errOnce.Do(func() { first = err; cancel() })
 					return
 				}
@@ -200,14 +220,15 @@ func setupAccounts(ctx context.Context, hc *http.Client, base, runID string, n, 
 // whoamiScenario is GET /v1/auth/whoami with one bearer credential per request,
 // worker i taking accounts i, i+c, i+2c, ... round-robin, so all workers
 // together cycle over every session.
-func whoamiScenario(hc *http.Client, base string, c int, accts []*account, cred func(*account) string) func(i int) requestFunc {
-	url := base + "/v1/auth/whoami"
+func whoamiScenario(hc *http.Client, bases []string, c int, accts []*account, cred func(*account) string) func(i int) requestFunc {
+	urls := endpointsOf(bases, "/v1/auth/whoami")
 	return func(i int) requestFunc {
-		k := i
+		k, n := i, 0
 		return func(ctx context.Context) error {
 			a := accts[k%len(accts)]
 			k += c
-			return do(ctx, hc, http.MethodGet, url, cred(a), nil, nil)
+			n++
+			return do(ctx, hc, http.MethodGet, urls.at(i, n), cred(a), nil, nil)
 		}
 	}
 }
@@ -218,13 +239,15 @@ func whoamiScenario(hc *http.Client, base string, c int, accts []*account, cred 
 // any failure, when it is unknown whether the token was spent, the worker
 // logs in again for a new chain; that login's time is part of the
 // failed request.
-func refreshScenario(hc *http.Client, base string, accts []*account) func(i int) requestFunc {
-	url := base + "/v1/auth/refresh"
+func refreshScenario(hc *http.Client, bases []string, accts []*account) func(i int) requestFunc {
+	urls := endpointsOf(bases, "/v1/auth/refresh")
 	return func(i int) requestFunc {
-		a := accts[i]
+		a, n := accts[i], 0
 		return func(ctx context.Context) error {
 			var rr refreshResponse
-			err := do(ctx, hc, http.MethodPost, url, "", jsonBody(map[string]string{"refresh_token": a.refreshToken}), &rr)
+			n++
+			base := bases[(i+n)%len(bases)]
+			err := do(ctx, hc, http.MethodPost, urls.at(i, n), "", jsonBody(map[string]string{"refresh_token": a.refreshToken}), &rr)
 			if err == nil && rr.RefreshToken == "" {
 				err = errors.New("refresh answer has no refresh_token")
 			}
@@ -242,27 +265,30 @@ func refreshScenario(hc *http.Client, base string, accts []*account) func(i int)
 
 // signupScenario signs up a new, unique user per request; the sequence is
 // shared by all workers and by every run of the scenario.
-func signupScenario(hc *http.Client, base, runID string) func(i int) requestFunc {
-	url := base + "/v1/auth/signup"
+func signupScenario(hc *http.Client, bases []string, runID string) func(i int) requestFunc {
+	urls := endpointsOf(bases, "/v1/auth/signup")
 	var seq atomic.Int64
-	return func(int) requestFunc {
+	return func(i int) requestFunc {
+		n := 0
 		return func(ctx context.Context) error {
 			email, pw := credentials(runID, "s", 0, int(seq.Add(1)))
-			return do(ctx, hc, http.MethodPost, url, "", jsonBody(map[string]string{"email": email, "password": pw}), nil)
+			n++
+			return do(ctx, hc, http.MethodPost, urls.at(i, n), "", jsonBody(map[string]string{"email": email, "password": pw}), nil)
 		}
 	}
 }
 
 // loginScenario logs in the setup users round-robin with their known
 // passwords; every success starts a new session.
-func loginScenario(hc *http.Client, base string, c int, accts []*account) func(i int) requestFunc {
-	url := base + "/v1/auth/login"
+func loginScenario(hc *http.Client, bases []string, c int, accts []*account) func(i int) requestFunc {
+	urls := endpointsOf(bases, "/v1/auth/login")
 	return func(i int) requestFunc {
-		k := i
+		k, n := i, 0
 		return func(ctx context.Context) error {
 			a := accts[k%len(accts)]
 			k += c
-			return do(ctx, hc, http.MethodPost, url, "", a.loginBody, nil)
+			n++
+			return do(ctx, hc, http.MethodPost, urls.at(i, n), "", a.loginBody, nil)
 		}
 	}
 }

@@ -34,6 +34,8 @@ type serverSpec struct {
 	extraEnv    []string // added to the child's environment
 	dataDir     string
 	databaseURL string // empty: SQLite in dataDir
+	redisURL    string // empty: no Redis
+	publicURL   string // the issuer every replica shares; empty: the server's default
 	masterKey   string // given to the child when databaseURL is set
 	logPath     string // the child's stdout and stderr, appended
 }
@@ -90,6 +92,9 @@ func childEnv(spec serverSpec) []string {
 	if spec.databaseURL != "" {
 		env = append(env, "GATEHOUSE_MASTER_KEY="+spec.masterKey)
 	}
+	if spec.redisURL != "" {
+		env = append(env, "GATEHOUSE_REDIS_URL="+spec.redisURL)
+	}
 	return append(env, spec.extraEnv...)
 }
 
@@ -110,6 +115,9 @@ func startServer(ctx context.Context, spec serverSpec) (*server, error) {
 	args := []string{"serve", "--http", addr, "--data-dir", spec.dataDir, "--disable-rate-limits"}
 	if spec.databaseURL != "" {
 		args = append(args, "--database-url", spec.databaseURL)
+	}
+	if spec.publicURL != "" {
+		args = append(args, "--public-url", spec.publicURL)
 	}
 	args = append(args, spec.extraArgs...)
 	cmd := exec.Command(spec.bin, args...)
