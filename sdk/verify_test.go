@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -217,6 +218,50 @@ func TestVerifyAlgorithms(t *testing.T) {
 	// "application/at+jwt" is the same type; a single-string aud works.
 	if _, err := v.Verify(t.Context(), f.mint(kids[jose.EdDSA], kids[jose.EdDSA], "application/at+jwt", f.claims(map[string]any{"aud": f.url}))); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestVerifyRejectsTampering: for every algorithm, a token whose payload,
+// header or signature was changed, or that another key of the same type
+// signed under a published kid, is refused.
+func TestVerifyRejectsTampering(t *testing.T) {
+	f := newFakeIssuer(t)
+	type pair struct{ published, other string }
+	keys := map[jose.SignatureAlgorithm]pair{}
+	for _, alg := range []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA} {
+		keys[alg] = pair{f.addKey(alg, true), f.addKey(alg, false)}
+	}
+	v := f.verifier(t, f.config())
+	flip := func(s string, i int) string {
+		b := []byte(s)
+		if b[i] == 'A' {
+			b[i] = 'B'
+		} else {
+			b[i] = 'A'
+		}
+		return string(b)
+	}
+	for alg, k := range keys {
+		good := f.token(k.published, nil)
+		if _, err := v.Verify(t.Context(), good); err != nil {
+			t.Fatalf("%s: the untouched token: %v", alg, err)
+		}
+		parts := strings.Split(good, ".")
+		notObject := f.mint(k.published, k.published, "at+jwt", nil)
+		cases := map[string]string{
+			"payload byte changed":          parts[0] + "." + flip(parts[1], len(parts[1])/2) + "." + parts[2],
+			"payload of another token":      parts[0] + "." + strings.Split(f.token(k.published, map[string]any{"sub": "admin"}), ".")[1] + "." + parts[2],
+			"signature byte changed":        parts[0] + "." + parts[1] + "." + flip(parts[2], 3),
+			"signature truncated":           parts[0] + "." + parts[1] + "." + parts[2][:len(parts[2])-4],
+			"no signature":                  parts[0] + "." + parts[1] + ".",
+			"signed by another key":         f.mint(k.other, k.published, "at+jwt", f.claims(nil)),
+			"claims null instead of object": notObject,
+		}
+		for name, tok := range cases {
+			if _, err := v.Verify(t.Context(), tok); !errors.Is(err, gatehouse.ErrInvalidToken) {
+				t.Errorf("%s, %s: got %v, want ErrInvalidToken", alg, name, err)
+			}
+		}
 	}
 }
 
