@@ -45,6 +45,12 @@
 //	                     required with -replicas > 1
 //	-revocations N       with -replicas > 1, how many logouts the revocation
 //	                     scenario times (default 100)
+//	-paired-floor BOOL   measure the floor again just before each scenario
+//	                     judged against it (whoami-session, whoami-access,
+//	                     check) and judge it by that paired figure (default
+//	                     true): the machine's speed drifts by tens of percent
+//	                     over minutes, and a ratio of two figures taken
+//	                     minutes apart measures the drift too
 //
 // # What is measured
 //
@@ -129,6 +135,7 @@ type options struct {
 	replicas    int
 	redisURL    string
 	revocations int
+	pairedFloor bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -153,6 +160,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.replicas, "replicas", 1, "servers sharing -database-url and -redis-url; requests go to each in turn")
 	fs.StringVar(&o.redisURL, "redis-url", "", "redis://... for the servers (required with -replicas > 1)")
 	fs.IntVar(&o.revocations, "revocations", 100, "logouts timed by the revocation scenario (with -replicas > 1)")
+	fs.BoolVar(&o.pairedFloor, "paired-floor", true, "measure the floor again just before each scenario judged against it, and judge by that")
 	fs.DurationVar(&o.waitQuiet, "wait-quiet", 0, "before each measurement, wait up to this long for other processes to use < 0.25 cores, and retake disturbed measurements (shared machines)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -338,16 +346,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		say("waited %s for quiet; other processes use %s cores", waited.Round(time.Second), fmtCores(other))
 	}
 	ro := runOptions{warmup: o.warmup, duration: o.duration, backoff: o.backoff, dbName: dbName}
+	floorBase, stopFloor, err := startFloor()
+	if err != nil {
+		return fmt.Errorf("floor server: %w", err)
+	}
+	defer stopFloor()
 	for _, name := range o.scenarios {
 		sc := scenario{name: name, concurrency: o.conc, pids: pids}
+		var paired float64 // the floor measured just before this scenario
+		if o.pairedFloor && floorRelative(name) && slices.Contains(o.scenarios, scFloor) {
+			quiet([]string{"self"})
+			say("floor again, just before %s", name)
+			f := runScenario(ctx, scenario{name: scFloor, concurrency: o.conc, pids: []string{"self"}, worker: floorScenario(hc, floorBase)}, ro)
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			paired = f.ReqPerSec
+		}
 		switch name {
 		case scFloor:
-			base, stopFloor, err := startFloor()
-			if err != nil {
-				return fmt.Errorf("floor server: %w", err)
-			}
-			defer stopFloor()
-			sc.worker, sc.pids = floorScenario(hc, base), []string{"self"}
+			sc.worker, sc.pids = floorScenario(hc, floorBase), []string{"self"}
 		case scWhoamiSession:
 			sc.worker = whoamiScenario(hc, bases, o.conc, accts, func(a *account) string { return a.sessionToken })
 		case scWhoamiAccess:
@@ -415,7 +433,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			say("%s: other processes used %.2f cores meanwhile; measuring again", name, r.CPU.Other)
 		}
-		rep.Scenarios = append(rep.Scenarios, toScenarioJSON(res))
+		sj := toScenarioJSON(res)
+		sj.PairedFloor = paired
+		rep.Scenarios = append(rep.Scenarios, sj)
 		if !isSelf(sc.pids) && peak >= 0 {
 			peak = max(peak, res.PeakRSS)
 		}
@@ -485,6 +505,11 @@ func databaseName(rawURL string) string {
 		return ""
 	}
 	return strings.TrimPrefix(u.Path, "/")
+}
+
+// floorRelative says whether a scenario's target is a share of the floor.
+func floorRelative(name string) bool {
+	return name == scWhoamiSession || name == scWhoamiAccess || name == scCheck
 }
 
 // scenarioOrder is every scenario in the order a run measures them.

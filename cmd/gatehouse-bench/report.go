@@ -97,6 +97,9 @@ type ScenarioJSON struct {
 	DBCPU      float64 `json:"db_cpu_cores"` // the server's PostgreSQL backends
 	OtherCPU   float64 `json:"other_cpu_cores"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"` // -1: unknown
+	// PairedFloor is the floor's req/s measured just before this
+	// scenario (0: not measured); floor targets use it when set.
+	PairedFloor float64 `json:"paired_floor_req_per_sec,omitempty"`
 }
 
 // Target is one pass/fail goal.
@@ -173,6 +176,13 @@ func evaluate(rep *Report, byName map[string]ScenarioJSON) {
 	}{{scWhoamiAccess, minAccessOfFloor}, {scWhoamiSession, minSessionOfFloor}, {scCheck, minCheckOfFloor}} {
 		s, ok := byName[t.name]
 		if !ok || !haveFloor || floor.ReqPerSec == 0 {
+			continue
+		}
+		if s.PairedFloor > 0 {
+			r := s.ReqPerSec / s.PairedFloor
+			add(fmt.Sprintf("%s >= %.0f%% of floor req/s", t.name, 100*t.min), r >= t.min, r,
+				"%.0f / %.0f req/s (floor measured just before it) = %.1f%%; against the first floor %.1f%%",
+				s.ReqPerSec, s.PairedFloor, 100*r, 100*s.ReqPerSec/floor.ReqPerSec)
 			continue
 		}
 		r := s.ReqPerSec / floor.ReqPerSec
