@@ -19,6 +19,13 @@ const (
 	revocationPage    = 1000
 	revocationDefault = time.Hour      // first call without a cursor
 	revocationMaxAge  = 24 * time.Hour // oldest cursor served
+	// revocationSettle is how far behind the present a cursor stays. A
+	// session's end time is taken by the replica that ends it, before its
+	// transaction commits, so an end committed late, or stamped by a
+	// replica whose clock lags, may carry a time earlier than entries
+	// already served; the feed repeats the last revocationSettle instead
+	// of skipping such an entry (clients merge repeats).
+	revocationSettle = 10 * time.Second
 )
 
 // handleRevocations lists sessions that ended (logout, revocation,
@@ -60,6 +67,8 @@ func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) error
 		// A full page may have cut through entries sharing the last
 		// time: step back so the next page repeats rather than skips.
 		cursor = cursor.Add(-time.Microsecond)
+	} else if settled := now.Add(-revocationSettle); cursor.After(settled) {
+		cursor = settled
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]any{"revocations": out, "cursor": cursor.UTC().Format(time.RFC3339Nano)})

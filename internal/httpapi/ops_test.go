@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestHealthReadyMetrics(t *testing.T) {
@@ -169,11 +170,17 @@ func TestRevocationFeed(t *testing.T) {
 		if len(sids) != 2 || !sids[a.sessionID] || !sids[b.sessionID] || sids[keep.sessionID] {
 			t.Fatalf("feed after logout and revoke: %s", r.raw)
 		}
+		// The cursor stays 10 s behind the present, so an end that
+		// commits late (or was stamped by a replica whose clock lags) is
+		// still served: the last 10 s are repeated, never skipped.
 		next := r.str("cursor")
+		if c, err := time.Parse(time.RFC3339Nano, next); err != nil || c.After(time.Now().Add(-9*time.Second)) {
+			t.Fatalf("cursor %q is not held 10 s behind the present (%v)", next, err)
+		}
 		expect(t, e.req("POST", "/v1/admin/users/"+keep.userID+"/suspend", nil, bearer(adm.access)...), 200, "suspend")
 		r = e.req("GET", "/v1/revocations?since="+next, nil)
-		if n := len(r.get("revocations").([]any)); n != 1 || !strings.Contains(string(r.raw), keep.sessionID) {
-			t.Fatalf("feed after suspension: %s", r.raw)
+		if n := len(r.get("revocations").([]any)); n != 3 || !strings.Contains(string(r.raw), keep.sessionID) {
+			t.Fatalf("feed after suspension: want the suspended session and the two recent ends again: %s", r.raw)
 		}
 		expectProblem(t, e.req("GET", "/v1/revocations?since=yesterday", nil), 400, "validation_failed", "bad cursor")
 	})
