@@ -23,7 +23,8 @@ type Config struct {
 	HTTP     HTTP     `yaml:"http"`
 	DataDir  string   `yaml:"data_dir"`
 	Database Database `yaml:"database"`
-	// RedisURL is optional: shared cache, limits and fan-out (issue 6).
+	// RedisURL is optional: shared rate limits and the fan-out that keeps
+	// every replica's in-memory caches in step.
 	RedisURL secret.Secret `yaml:"redis_url"`
 	// RedisPrefix namespaces every Redis key and channel, so several
 	// Gatehouse clusters (or test runs) can share one Redis.
