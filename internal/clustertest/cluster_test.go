@@ -634,3 +634,57 @@ func TestClusterSIGKILLLosesNothingAcknowledged(t *testing.T) {
 	}
 	c.must(http.StatusCreated, victim.n, "POST", "/v1/auth/signup", "", map[string]any{"email": "after@cluster.test", "password": userPassword})
 }
+
+// allowedEverywhere waits until every replica answers john's check with
+// want, and fails the test if one still answers otherwise after
+// propagation from the change's answer (Z16 across replicas).
+func (c *cluster) allowedEverywhere(tok string, check map[string]any, want bool, acked time.Time, what string) {
+	c.t.Helper()
+	for i := range c.rs {
+		for {
+			code, out, err := c.call(i, "POST", "/v1/authz/check", tok, check)
+			if err != nil || code != http.StatusOK {
+				c.t.Fatalf("%s: check on replica %d: %d %v %v", what, i, code, out, err)
+			}
+			if out["allowed"] == want {
+				break
+			}
+			if took := time.Since(acked); took > propagation {
+				c.t.Fatalf("%s: replica %d still answers allowed=%v (%v) %v after the change", what, i, out["allowed"], out["reason"], took)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+}
+
+// TestClusterAuthzChangesReachEveryReplica: a user's roles, a deny
+// policy and an ACL tuple changed on one replica decide the next check on
+// every replica, with an access token issued before the change (Z16, S19).
+func TestClusterAuthzChangesReachEveryReplica(t *testing.T) {
+	c := newCluster(t, 3)
+	admin := c.login(0, adminEmail, adminPassword)
+	c.must(http.StatusCreated, 1, "POST", "/v1/auth/signup", "", map[string]any{"email": "john@cluster.test", "password": userPassword})
+	john := c.login(1, "john@cluster.test", userPassword)
+	edit1 := map[string]any{"action": "posts.update", "resource": map[string]any{"type": "post", "id": "1"}}
+	edit42 := map[string]any{"action": "posts.update", "resource": map[string]any{"type": "post", "id": "42"}}
+	// Every replica decides (and caches) the viewer's answer first.
+	c.allowedEverywhere(john.access, edit1, false, time.Now(), "a viewer edits")
+
+	c.must(http.StatusOK, 0, "PUT", "/v1/admin/users/"+john.userID+"/roles", admin.access, map[string]any{"roles": []string{"editor"}})
+	c.allowedEverywhere(john.access, edit1, true, time.Now(), "promoted to editor on replica 0")
+
+	out := c.must(http.StatusCreated, 2, "POST", "/v1/admin/policies", admin.access, map[string]any{
+		"name": "frozen", "effect": "deny", "actions": []string{"posts.update"}, "resource_type": "post", "condition": "true"})
+	c.allowedEverywhere(john.access, edit1, false, time.Now(), "deny policy created on replica 2")
+	c.must(http.StatusNoContent, 1, "DELETE", "/v1/admin/policies/"+str(out, "policy", "id"), admin.access, nil)
+	c.allowedEverywhere(john.access, edit1, true, time.Now(), "deny policy deleted on replica 1")
+
+	c.must(http.StatusOK, 1, "PUT", "/v1/admin/users/"+john.userID+"/roles", admin.access, map[string]any{"roles": []string{"viewer"}})
+	c.allowedEverywhere(john.access, edit1, false, time.Now(), "demoted to viewer on replica 1")
+	c.allowedEverywhere(john.access, edit42, false, time.Now(), "no tuple yet")
+	c.must(http.StatusCreated, 2, "POST", "/v1/admin/relations", admin.access, map[string]any{
+		"subject": map[string]any{"type": "user", "id": john.userID}, "permission": "posts.update",
+		"resource": map[string]any{"type": "post", "id": "42"}})
+	c.allowedEverywhere(john.access, edit42, true, time.Now(), "tuple granted on replica 2")
+	c.allowedEverywhere(john.access, edit1, false, time.Now(), "the tuple grants post 42 only")
+}
