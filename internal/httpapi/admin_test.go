@@ -217,3 +217,43 @@ func TestLimitedAdminCannotTakeOverStrongerAccounts(t *testing.T) {
 		expect(t, e.req("PATCH", "/v1/admin/users/"+victim.userID, map[string]any{"name": "Renamed"}, hb...), 200, "edit a viewer")
 	})
 }
+
+// TestLimitedAdminCannotEscalate: an admin who may manage roles,
+// relations and invitations cannot use them to give itself (or anyone) a
+// permission or role it does not hold: not by creating or editing a role,
+// a direct grant, an ACL tuple or an invitation (Z10). Within what it
+// holds, it may.
+func TestLimitedAdminCannotEscalate(t *testing.T) {
+	bothStores(t, func(t *testing.T, kind storeKind) {
+		e := newEnv(t, kind, nil)
+		root := e.admin("root@example.com")
+		rb := bearer(root.access)
+		expect(t, e.req("POST", "/v1/admin/roles", map[string]any{"name": "rolesmith", "permissions": []string{
+			"admin.access", "roles.read", "roles.manage", "roles.assign", "relations.manage", "invitations.create", "posts.read"}}, rb...), 201, "rolesmith role")
+		e.signup("smith@example.com")
+		smith := e.login("smith@example.com", goodPassword)
+		expect(t, e.req("PUT", "/v1/admin/users/"+smith.userID+"/roles", map[string]any{"roles": []string{"rolesmith"}}, rb...), 200, "make rolesmith")
+		sb := bearer(e.login("smith@example.com", goodPassword).access)
+
+		expect(t, e.req("POST", "/v1/admin/roles", map[string]any{"name": "reader", "permissions": []string{"posts.read"}}, sb...), 201, "a role within what it holds")
+		self := map[string]any{"type": "user", "id": smith.userID}
+		for _, c := range []struct {
+			name, method, path string
+			body               any
+		}{
+			{"create a role with a permission it lacks", "POST", "/v1/admin/roles", map[string]any{"name": "super", "permissions": []string{"users.delete"}}},
+			{"add a permission it lacks to a role", "PATCH", "/v1/admin/roles/reader", map[string]any{"permissions": []string{"posts.read", "users.delete"}}},
+			{"grant itself a permission directly", "PUT", "/v1/admin/users/" + smith.userID + "/permissions", map[string]any{"permissions": []string{"users.delete"}}},
+			{"give itself the admin role", "PUT", "/v1/admin/users/" + smith.userID + "/roles", map[string]any{"roles": []string{"rolesmith", "admin"}}},
+			{"an ACL tuple for a permission it lacks", "POST", "/v1/admin/relations", map[string]any{"subject": self, "permission": "posts.delete", "resource": map[string]any{"type": "post", "id": "1"}}},
+			{"invite with the admin role", "POST", "/v1/admin/invitations", map[string]any{"email": "friend@example.com", "roles": []string{"admin"}}},
+		} {
+			expectProblem(t, e.req(c.method, c.path, c.body, sb...), 403, "forbidden", c.name)
+		}
+		expect(t, e.req("POST", "/v1/admin/relations", map[string]any{"subject": self, "permission": "posts.read", "resource": map[string]any{"type": "post", "id": "1"}}, sb...), 201, "a tuple within what it holds")
+		w := e.req("GET", "/v1/auth/whoami", nil, sb...)
+		if strings.Contains(string(w.raw), "users.delete") || strings.Contains(fmt.Sprint(w.get("roles")), "admin") {
+			t.Fatalf("rolesmith escalated: %s", w.raw)
+		}
+	})
+}
