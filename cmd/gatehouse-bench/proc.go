@@ -120,13 +120,12 @@ func loadAverage() string {
 	return strings.Join(f[:3], " ")
 }
 
-// postgresCPU returns the CPU time used so far by the PostgreSQL backend
-// processes serving database db on this machine, those whose process
-// title (cmdline) is "postgres: [<cluster>:] <user> <db> ...", plus the
-// cluster's WAL writer, checkpointer, background writer and autovacuum,
-// which work for every database (so another database's load would count
-// too). Backends that exited are missing from the sum.
-func postgresCPU(db string) time.Duration {
+// databaseCPU returns the CPU time used so far by the processes that
+// serve PostgreSQL database db on this machine (see isPostgresOf) and by
+// the machine's redis-server processes, in one walk of /proc; 0 when db
+// is "" (SQLite runs have neither). Processes that exited are missing
+// from the sum.
+func databaseCPU(db string) time.Duration {
 	if db == "" {
 		return 0
 	}
@@ -141,19 +140,7 @@ func postgresCPU(db string) time.Duration {
 			continue
 		}
 		cmd, err := os.ReadFile("/proc/" + pid + "/cmdline")
-		if err != nil || !bytes.HasPrefix(cmd, []byte("postgres: ")) {
-			continue
-		}
-		// "postgres: [<cluster name>:] <user> <db> <client> <state>"
-		f := strings.Fields(string(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '})))
-		i := 1
-		if len(f) > i && strings.HasSuffix(f[i], ":") {
-			i++
-		}
-		title := strings.Join(f[i:], " ")
-		shared := strings.HasPrefix(title, "walwriter") || strings.HasPrefix(title, "checkpointer") ||
-			strings.HasPrefix(title, "background writer") || strings.HasPrefix(title, "autovacuum")
-		if !shared && (len(f) < i+2 || f[i+1] != db) {
+		if err != nil || !(isPostgresOf(db, cmd) || bytes.HasPrefix(cmd, []byte("redis-server"))) {
 			continue
 		}
 		if t, err := procCPU(pid); err == nil {
@@ -161,6 +148,27 @@ func postgresCPU(db string) time.Duration {
 		}
 	}
 	return sum
+}
+
+// isPostgresOf reports whether a process's cmdline is a PostgreSQL backend
+// serving database db, whose process title is "postgres: [<cluster>:]
+// <user> <db> ...", or one of the cluster's WAL writer, checkpointer,
+// background writer and autovacuum processes, which work for every
+// database (so another database's load would count too).
+func isPostgresOf(db string, cmd []byte) bool {
+	if !bytes.HasPrefix(cmd, []byte("postgres: ")) {
+		return false
+	}
+	// "postgres: [<cluster name>:] <user> <db> <client> <state>"
+	f := strings.Fields(string(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '})))
+	i := 1
+	if len(f) > i && strings.HasSuffix(f[i], ":") {
+		i++
+	}
+	title := strings.Join(f[i:], " ")
+	shared := strings.HasPrefix(title, "walwriter") || strings.HasPrefix(title, "checkpointer") ||
+		strings.HasPrefix(title, "background writer") || strings.HasPrefix(title, "autovacuum")
+	return shared || (len(f) >= i+2 && f[i+1] == db)
 }
 
 // cpuSample is a snapshot of the CPU time used by the server, by this
@@ -173,15 +181,14 @@ type cpuSample struct {
 }
 
 // sampleCPU samples the server processes pids (["self"] for the floor)
-// and the backends of PostgreSQL database db ("" for none), with the
-// machine's Redis server counted as database too.
+// and the database processes of db ("" for none; see databaseCPU).
 func sampleCPU(pids []string, db string) cpuSample {
 	s := cpuSample{at: time.Now()}
 	var e1, e2, e3 error
 	s.server, e1 = procsCPU(pids)
 	s.gen, e2 = procCPU("self")
 	s.total, e3 = machineBusy()
-	s.db = postgresCPU(db) + redisCPU(db)
+	s.db = databaseCPU(db)
 	s.ok = e1 == nil && e2 == nil && e3 == nil
 	return s
 }
@@ -197,33 +204,6 @@ func procsCPU(pids []string) (time.Duration, error) {
 		sum += t
 	}
 	return sum, nil
-}
-
-// redisCPU is the CPU time of the machine's redis-server processes, when
-// db is set (the runs on PostgreSQL are the ones that may use Redis).
-func redisCPU(db string) time.Duration {
-	if db == "" {
-		return 0
-	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	var sum time.Duration
-	for _, e := range ents {
-		pid := e.Name()
-		if pid[0] < '0' || pid[0] > '9' {
-			continue
-		}
-		cmd, err := os.ReadFile("/proc/" + pid + "/cmdline")
-		if err != nil || !bytes.HasPrefix(cmd, []byte("redis-server")) {
-			continue
-		}
-		if t, err := procCPU(pid); err == nil {
-			sum += t
-		}
-	}
-	return sum
 }
 
 // isSelf says whether pids is the benchmark process itself (the floor).
