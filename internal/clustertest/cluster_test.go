@@ -338,10 +338,23 @@ func (c *cluster) recognisedEverywhere(s session, what string) {
 	}
 }
 
+// awaitFrom polls f every 2 ms until it is true or limit has passed
+// since from, and returns the time since from when f was last asked.
+func awaitFrom(from time.Time, limit time.Duration, f func() bool) (time.Duration, bool) {
+	for {
+		ok := f()
+		took := time.Since(from)
+		if ok || took > limit {
+			return took, ok
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // refusedEverywhere asserts that within propagation of the event's answer
-// every replica refuses both of s's credentials, and returns the slowest
-// replica's time.
-func (c *cluster) refusedEverywhere(s session, acked time.Time, what string) time.Duration {
+// every replica refuses both of s's credentials (the replicas are polled
+// at the same time) and logs the slowest replica's time.
+func (c *cluster) refusedEverywhere(s session, acked time.Time, what string) {
 	c.t.Helper()
 	var (
 		mu      sync.Mutex
@@ -354,22 +367,20 @@ func (c *cluster) refusedEverywhere(s session, acked time.Time, what string) tim
 		go func() {
 			defer wg.Done()
 			for _, tok := range []string{s.access, s.token} {
-				for {
-					code, _, err := c.call(i, "GET", "/v1/auth/whoami", tok, nil)
-					took := time.Since(acked)
-					if err == nil && code == http.StatusUnauthorized {
-						mu.Lock()
-						slowest = max(slowest, took)
-						mu.Unlock()
-						break
-					}
-					if took > propagation {
-						mu.Lock()
-						late = append(late, fmt.Sprintf("replica %d still answers %d (%v) after %v", i, code, err, took))
-						mu.Unlock()
-						return
-					}
-					time.Sleep(2 * time.Millisecond)
+				var code int
+				var err error
+				took, ok := awaitFrom(acked, propagation, func() bool {
+					code, _, err = c.call(i, "GET", "/v1/auth/whoami", tok, nil)
+					return err == nil && code == http.StatusUnauthorized
+				})
+				mu.Lock()
+				slowest = max(slowest, took)
+				if !ok {
+					late = append(late, fmt.Sprintf("replica %d still answers %d (%v) after %v", i, code, err, took))
+				}
+				mu.Unlock()
+				if !ok {
+					return
 				}
 			}
 		}()
@@ -379,7 +390,6 @@ func (c *cluster) refusedEverywhere(s session, acked time.Time, what string) tim
 		c.t.Fatalf("%s: %s", what, strings.Join(late, "; "))
 	}
 	c.t.Logf("%s: refused by all %d replicas %v after the answer", what, len(c.rs), slowest.Round(100*time.Microsecond))
-	return slowest
 }
 
 // TestClusterRevocationReachesEveryReplica: a user who logs in on one
@@ -513,15 +523,12 @@ func TestClusterKeyRotation(t *testing.T) {
 	}
 	rotated := time.Now()
 	for i := range c.rs {
-		for {
-			kids, _ := c.jwksKIDs(i)
-			if kids[newKID] && kids[oldKID] {
-				break
-			}
-			if time.Since(rotated) > 2*time.Second {
-				t.Fatalf("replica %d publishes %v 2s after the rotation; want the new %s and the old %s", i, kids, newKID, oldKID)
-			}
-			time.Sleep(5 * time.Millisecond)
+		var kids map[string]bool
+		if _, ok := awaitFrom(rotated, 2*time.Second, func() bool {
+			kids, _ = c.jwksKIDs(i)
+			return kids[newKID] && kids[oldKID]
+		}); !ok {
+			t.Fatalf("replica %d publishes %v 2s after the rotation; want the new %s and the old %s", i, kids, newKID, oldKID)
 		}
 	}
 	t.Logf("every replica published the new key %v after the rotation", time.Since(rotated).Round(time.Millisecond))
@@ -641,18 +648,16 @@ func TestClusterSIGKILLLosesNothingAcknowledged(t *testing.T) {
 func (c *cluster) allowedEverywhere(tok string, check map[string]any, want bool, acked time.Time, what string) {
 	c.t.Helper()
 	for i := range c.rs {
-		for {
-			code, out, err := c.call(i, "POST", "/v1/authz/check", tok, check)
+		var out map[string]any
+		if took, ok := awaitFrom(acked, propagation, func() bool {
+			code, o, err := c.call(i, "POST", "/v1/authz/check", tok, check)
 			if err != nil || code != http.StatusOK {
-				c.t.Fatalf("%s: check on replica %d: %d %v %v", what, i, code, out, err)
+				c.t.Fatalf("%s: check on replica %d: %d %v %v", what, i, code, o, err)
 			}
-			if out["allowed"] == want {
-				break
-			}
-			if took := time.Since(acked); took > propagation {
-				c.t.Fatalf("%s: replica %d still answers allowed=%v (%v) %v after the change", what, i, out["allowed"], out["reason"], took)
-			}
-			time.Sleep(2 * time.Millisecond)
+			out = o
+			return out["allowed"] == want
+		}); !ok {
+			c.t.Fatalf("%s: replica %d still answers allowed=%v (%v) %v after the change", what, i, out["allowed"], out["reason"], took)
 		}
 	}
 }
