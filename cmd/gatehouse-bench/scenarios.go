@@ -67,19 +67,27 @@ func endpointsOf(bases []string, path string) endpoints {
 // they do not all start on the first replica.
 func (e endpoints) at(i, n int) string { return e[(i+n)%len(e)] }
 
-// checkScenario posts one body to an authz endpoint with the accounts'
-// access tokens, round-robin.
-func checkScenario(hc *http.Client, bases []string, path string, c int, accts []*account, body []byte) func(i int) requestFunc {
+// perAccount is a scenario of one request per call on behalf of the
+// accounts in turn, worker i taking accounts i, i+c, i+2c, ... (so all
+// workers together cycle over every account) and the replicas in turn;
+// req gives the bearer credential and body of an account's request.
+func perAccount(hc *http.Client, bases []string, method, path string, c int, accts []*account, req func(*account) (bearer string, body []byte)) func(i int) requestFunc {
 	urls := endpointsOf(bases, path)
 	return func(i int) requestFunc {
 		k, n := i, 0
 		return func(ctx context.Context) error {
-			a := accts[k%len(accts)]
+			bearer, body := req(accts[k%len(accts)])
 			k += c
 			n++
-			return do(ctx, hc, http.MethodPost, urls.at(i, n), a.accessToken, body, nil)
+			return do(ctx, hc, method, urls.at(i, n), bearer, body, nil)
 		}
 	}
+}
+
+// checkScenario posts one body to an authz endpoint with the accounts'
+// access tokens, round-robin.
+func checkScenario(hc *http.Client, bases []string, path string, c int, accts []*account, body []byte) func(i int) requestFunc {
+	return perAccount(hc, bases, http.MethodPost, path, c, accts, func(a *account) (string, []byte) { return a.accessToken, body })
 }
 
 // account is a user created during setup, with the credentials of one
@@ -221,16 +229,7 @@ func setupAccounts(ctx context.Context, hc *http.Client, bases []string, runID s
 // worker i taking accounts i, i+c, i+2c, ... round-robin, so all workers
 // together cycle over every session.
 func whoamiScenario(hc *http.Client, bases []string, c int, accts []*account, cred func(*account) string) func(i int) requestFunc {
-	urls := endpointsOf(bases, "/v1/auth/whoami")
-	return func(i int) requestFunc {
-		k, n := i, 0
-		return func(ctx context.Context) error {
-			a := accts[k%len(accts)]
-			k += c
-			n++
-			return do(ctx, hc, http.MethodGet, urls.at(i, n), cred(a), nil, nil)
-		}
-	}
+	return perAccount(hc, bases, http.MethodGet, "/v1/auth/whoami", c, accts, func(a *account) (string, []byte) { return cred(a), nil })
 }
 
 // refreshScenario gives worker i account i and chains its refresh tokens:
@@ -281,16 +280,7 @@ func signupScenario(hc *http.Client, bases []string, runID string) func(i int) r
 // loginScenario logs in the setup users round-robin with their known
 // passwords; every success starts a new session.
 func loginScenario(hc *http.Client, bases []string, c int, accts []*account) func(i int) requestFunc {
-	urls := endpointsOf(bases, "/v1/auth/login")
-	return func(i int) requestFunc {
-		k, n := i, 0
-		return func(ctx context.Context) error {
-			a := accts[k%len(accts)]
-			k += c
-			n++
-			return do(ctx, hc, http.MethodPost, urls.at(i, n), "", a.loginBody, nil)
-		}
-	}
+	return perAccount(hc, bases, http.MethodPost, "/v1/auth/login", c, accts, func(a *account) (string, []byte) { return "", a.loginBody })
 }
 
 // floorScenario is GET / on the hello-world server, through the same
