@@ -313,9 +313,13 @@ func (g *Gatehouse) Start(ctx context.Context) {
 		go g.core.fan.Run(ctx, nil, g.apply)
 	}
 	// On PostgreSQL other replicas may rotate: besides the fan-out, which
-	// reloads at once, a reload every minute heals a missed message.
-	if every := g.core.cfg.Tokens.RotateEvery; every > 0 || g.core.cfg.IsPostgres() {
+	// reloads at once, a reload every minute heals a missed message. On
+	// SQLite this process is the only one: an hourly check suffices.
+	switch every := g.core.cfg.Tokens.RotateEvery; {
+	case g.core.cfg.IsPostgres():
 		go g.rotateOnSchedule(ctx, every, time.Minute)
+	case every > 0:
+		go g.rotateOnSchedule(ctx, every, time.Hour)
 	}
 }
 
