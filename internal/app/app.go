@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
+	"github.com/gatehouse-auth/gatehouse/internal/sessioncache"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
@@ -193,10 +194,7 @@ func buildCore(ctx context.Context, c config.Config, log *slog.Logger, po *passw
 	co := &core{cfg: c, log: log, st: st, hasher: h, rbac: rbac, sessions: sessions, identity: ident}
 	// A changed user is dropped from this replica's cache at once and, with
 	// Redis, from every other replica's.
-	ident.SetOnUserChanged(func(id string) {
-		sessions.InvalidateUser(id)
-		co.publish(fanout.Event{User: id})
-	})
+	ident.SetOnUserChanged(co.identityChanged)
 	sessions.SetOnRevoke(func(ids []string) { co.publish(fanout.Event{Sessions: ids}) })
 	ident.SetOnLocked(func(ctx context.Context, u store.User, until time.Time) {
 		if co.notify != nil {
@@ -236,9 +234,12 @@ func (g *Gatehouse) rotateOnSchedule(ctx context.Context, every, interval time.D
 	}
 }
 
-// identityChanged drops a user's cached sessions here and elsewhere.
+// identityChanged drops a user's cached sessions from the shared tier,
+// here, and then from every other replica's memory.
 func (co *core) identityChanged(id string) {
-	co.sessions.InvalidateUser(id)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	co.sessions.UserChanged(ctx, id)
 	co.publish(fanout.Event{User: id})
 }
 
@@ -387,6 +388,7 @@ func wire(ctx context.Context, co *core, mk keyset.MasterKey) (*Gatehouse, error
 		co.rdb = rdb
 		limiter = ratelimit.NewRedis(rdb, c.RedisPrefix+"rl:")
 		co.fan = fanout.NewRedis(rdb, c.RedisPrefix+"events", co.log)
+		co.sessions.SetShared(sessioncache.New(rdb, c.RedisPrefix+"s:", sessioncache.Options{TTL: c.Session.CacheTTL}))
 	}
 
 	reg := prometheus.NewRegistry()
@@ -395,6 +397,15 @@ func wire(ctx context.Context, co *core, mk keyset.MasterKey) (*Gatehouse, error
 		func() float64 { r, _ := co.hasher.Stats(); return float64(r) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_password_hash_waiting", Help: "Password hashes waiting for a worker."},
 		func() float64 { _, w := co.hasher.Stats(); return float64(w) }))
+	for _, src := range []struct {
+		name string
+		n    func(session.Stats) uint64
+	}{{"redis", func(s session.Stats) uint64 { return s.Shared }}, {"database", func(s session.Stats) uint64 { return s.Store }}} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gatehouse_session_loads_total",
+			Help:        "Session checks this replica's memory could not answer, by where the answer came from.",
+			ConstLabels: prometheus.Labels{"source": src.name}},
+			func() float64 { return float64(src.n(co.sessions.Stats())) }))
+	}
 
 	var sender mail.Sender
 	if !c.SMTPURL.Empty() {
@@ -413,7 +424,7 @@ func wire(ctx context.Context, co *core, mk keyset.MasterKey) (*Gatehouse, error
 	flows := emailflow.New(co.st, queue, tpl, co.identity, co.rbac, emailflow.Options{
 		PublicURL: c.HTTP.PublicURL, VerifyTTL: c.OneTime.VerifyTTL, ResetTTL: c.OneTime.ResetTTL,
 		MagicLinkTTL: c.OneTime.MagicLinkTTL, InvitationTTL: c.OneTime.InvitationTTL, Log: co.log,
-		OnSessionsRevoked: func(userID string, _ []string) { co.identityChanged(userID) },
+		OnUserChanged: co.identityChanged,
 	})
 	co.notify = flows
 

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -692,4 +693,106 @@ func TestClusterAuthzChangesReachEveryReplica(t *testing.T) {
 		"resource": map[string]any{"type": "post", "id": "42"}})
 	c.allowedEverywhere(john.access, edit42, true, time.Now(), "tuple granted on replica 2")
 	c.allowedEverywhere(john.access, edit1, false, time.Now(), "the tuple grants post 42 only")
+}
+
+// sessionLoads reads replica i's count of session checks its memory could
+// not answer, answered from source ("redis" or "database").
+func (c *cluster) sessionLoads(i int, source string) int {
+	c.t.Helper()
+	res, err := c.hc.Get(c.rs[i].url + "/metrics")
+	if err != nil {
+		c.t.Fatalf("metrics of replica %d: %v", i, err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	prefix := `gatehouse_session_loads_total{source="` + source + `"} `
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			var n float64
+			if _, err := fmt.Sscan(v, &n); err != nil {
+				c.t.Fatalf("metric line %q: %v", line, err)
+			}
+			return int(n)
+		}
+	}
+	c.t.Fatalf("replica %d has no %s metric:\n%s", i, prefix, raw)
+	return 0
+}
+
+var verifyLink = regexp.MustCompile(`verify-email\?token=([A-Za-z0-9_-]{43})`)
+
+// verifyToken waits for the verification mail in replica i's outbox.
+func (c *cluster) verifyToken(i int) string {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		files, _ := filepath.Glob(filepath.Join(c.rs[i].dataDir, "outbox", "*.eml"))
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			// Undo quoted-printable soft breaks and escapes.
+			s := strings.NewReplacer("=\r\n", "", "=\n", "", "=3D", "=").Replace(string(b))
+			if m := verifyLink.FindStringSubmatch(s); m != nil {
+				return m[1]
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no verification mail in replica %d's outbox", i)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestClusterSharesSessionChecksThroughRedis: a replica that has never
+// seen a session is answered from Redis, not PostgreSQL, once another
+// replica has read it (X1); a change of the user made on one replica,
+// here an email verification, is seen at once by a replica that had the
+// session in its memory and by one that reads it from Redis (S16).
+func TestClusterSharesSessionChecksThroughRedis(t *testing.T) {
+	c := newCluster(t, 3)
+	const email = "shared@cluster.test"
+	c.must(http.StatusCreated, 0, "POST", "/v1/auth/signup", "", map[string]any{"email": email, "password": userPassword})
+	s := c.login(0, email, userPassword)
+
+	if code := c.whoami(1, s.token); code != http.StatusOK {
+		t.Fatalf("whoami on replica 1: %d", code)
+	}
+	if n := c.sessionLoads(1, "database"); n != 1 {
+		t.Fatalf("replica 1 read the session from PostgreSQL %d times, want 1", n)
+	}
+	before := c.sessionLoads(2, "database")
+	// By access token: Redis finds the session by the token's sid; then
+	// replica 2 knows it by both keys.
+	for _, tok := range []string{s.access, s.token} {
+		if code := c.whoami(2, tok); code != http.StatusOK {
+			t.Fatalf("whoami on replica 2: %d", code)
+		}
+	}
+	if got := c.sessionLoads(2, "redis"); got != 1 {
+		t.Fatalf("replica 2 answered %d checks from Redis, want 1", got)
+	}
+	if after := c.sessionLoads(2, "database"); after != before {
+		t.Fatalf("replica 2 read PostgreSQL %d times for a session Redis had", after-before)
+	}
+
+	// Every replica has the session in its memory now, trusted for an
+	// hour. The address is verified on replica 0; all three must show it
+	// within the propagation bound.
+	out := c.must(http.StatusOK, 1, "GET", "/v1/auth/whoami", s.token, nil)
+	if out["user"].(map[string]any)["email_verified"] != false {
+		t.Fatalf("setup: address already verified: %v", out)
+	}
+	c.must(http.StatusOK, 0, "POST", "/v1/auth/verify-email", "", map[string]any{"token": c.verifyToken(0)})
+	acked := time.Now()
+	for i := range c.rs {
+		for _, tok := range []string{s.token, s.access} {
+			var got any
+			if took, ok := awaitFrom(acked, propagation, func() bool {
+				out := c.must(http.StatusOK, i, "GET", "/v1/auth/whoami", tok, nil)
+				got = out["user"].(map[string]any)["email_verified"]
+				return got == true
+			}); !ok {
+				t.Fatalf("replica %d still shows email_verified=%v %v after the verification", i, got, took)
+			}
+		}
+	}
 }

@@ -77,8 +77,9 @@ type Options struct {
 	Workers int
 	Now     func() time.Time
 	Log     *slog.Logger
-	// OnSessionsRevoked is told of sessions a password reset ended.
-	OnSessionsRevoked func(userID string, ids []string)
+	// OnUserChanged is told of a user whose cached sessions are stale: a
+	// password reset ended them, or a verification changed the address.
+	OnUserChanged func(userID string)
 }
 
 // Service implements the flows.
@@ -121,8 +122,8 @@ func New(st Store, m Mailer, tpl Renderer, pw Passwords, roles Roles, o Options)
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if o.OnSessionsRevoked == nil {
-		o.OnSessionsRevoked = func(string, []string) {}
+	if o.OnUserChanged == nil {
+		o.OnUserChanged = func(string) {}
 	}
 	return &Service{st: st, mail: m, tpl: tpl, pw: pw, roles: roles, o: o, jobs: make(chan job, 1000)}
 }
@@ -258,6 +259,7 @@ func (s *Service) ConfirmVerification(ctx context.Context, token string) (store.
 	if err != nil {
 		return store.User{}, fmt.Errorf("verify email: %w", err)
 	}
+	s.o.OnUserChanged(u.ID)
 	return u, nil
 }
 
@@ -290,14 +292,14 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 		return err
 	}
 	ev := audit.MetaFrom(ctx).Event(EventPasswordReset, audit.Success, "", nil)
-	u, revoked, err := s.st.ResetPassword(ctx, secret.Digest(token), hash, s.o.Now(), ev)
+	u, _, err := s.st.ResetPassword(ctx, secret.Digest(token), hash, s.o.Now(), ev)
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrInvalidToken
 	}
 	if err != nil {
 		return fmt.Errorf("reset password: %w", err)
 	}
-	s.o.OnSessionsRevoked(u.ID, revoked)
+	s.o.OnUserChanged(u.ID)
 	return nil
 }
 

@@ -121,11 +121,17 @@ func TestRedisOutage(t *testing.T) {
 	cfg := baseConfig(t)
 	cfg.RedisURL = secret.Secret(ru.String())
 	cfg.RedisPrefix = prefix
+	// A short memory: checks go on to the shared tier (Redis, down) and
+	// then the database.
+	cfg.Session.CacheTTL = 20 * time.Millisecond
 	e := serve(t, cfg, nil)
 
 	proxy.cut()
 	e.signup("alice@test.com")
 	s := e.login("alice@test.com", goodPassword)
+	time.Sleep(30 * time.Millisecond)
+	expect(t, e.req("GET", "/v1/auth/whoami", nil, bearer(s.token)...), 200, "whoami by session token without Redis")
+	time.Sleep(30 * time.Millisecond)
 	expect(t, e.req("GET", "/v1/auth/whoami", nil, bearer(s.access)...), 200, "whoami without Redis")
 	expect(t, e.req("POST", "/v1/auth/logout", nil, bearer(s.access)...), 204, "logout without Redis")
 	expect(t, e.req("GET", "/v1/auth/whoami", nil, bearer(s.access)...), 401, "logged out without Redis")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
@@ -56,6 +57,45 @@ type Options struct {
 	// OnRevoke is told of every session this process ends (fan-out to
 	// other replicas plugs in here).
 	OnRevoke func(sessionIDs []string)
+	// Shared is the cache tier the replicas share (Redis), between this
+	// process's memory and the store; nil without one.
+	Shared Shared
+}
+
+// Shared is a cache of checked sessions that every replica reads and
+// fills. It must never serve a session that was ended, or a user that
+// changed, after the read that filled it began: Lookup hands out a ticket
+// before the store is read, and Put refuses an entry whose ticket is older
+// than the latest Ended or UserChanged that concerns it. Every method may
+// fail; the service then uses the store (slower, never less safe).
+type Shared interface {
+	// Lookup finds a checked session by token hash or by id (the other
+	// is ""). On a miss it returns the ticket for the Put that follows
+	// a store read.
+	Lookup(ctx context.Context, hash, id string) (c Cached, found bool, ticket int64, err error)
+	// Put stores c unless something invalidated it since c.Ticket.
+	Put(ctx context.Context, c Cached) error
+	// Ended marks sessions ended; their entries are never served again.
+	Ended(ctx context.Context, ids []string) error
+	// UserChanged drops every entry of the user loaded before now.
+	UserChanged(ctx context.Context, userID string) error
+}
+
+// Cached is one checked session as the shared tier keeps it.
+type Cached struct {
+	Principal
+	Hash string
+	// Loaded is when the store was read; the entry is trusted for
+	// CacheTTL from then, whichever replica read it.
+	Loaded time.Time
+	// Ticket is the shared tier's clock before the store read.
+	Ticket int64
+}
+
+// Stats count session checks that this replica's memory could not answer,
+// by where the answer came from.
+type Stats struct {
+	Shared, Store uint64
 }
 
 // Service implements sessions.
@@ -63,6 +103,9 @@ type Service struct {
 	st Store
 	o  Options
 	c  *cache
+	// fromShared and fromStore count checks answered by the shared
+	// tier and by the store.
+	fromShared, fromStore atomic.Uint64
 }
 
 // New builds the service.
@@ -100,6 +143,16 @@ func New(st Store, o Options) *Service {
 // SetOnRevoke sets the revocation hook after construction (the fan-out
 // is wired after the service). Call it before the service is used.
 func (s *Service) SetOnRevoke(f func(ids []string)) { s.o.OnRevoke = f }
+
+// SetShared sets the shared cache tier after construction. Call it before
+// the service is used.
+func (s *Service) SetShared(sh Shared) { s.o.Shared = sh }
+
+// Stats reports where checks that missed this replica's memory were
+// answered.
+func (s *Service) Stats() Stats {
+	return Stats{Shared: s.fromShared.Load(), Store: s.fromStore.Load()}
+}
 
 // Principal is an authenticated session with its user.
 type Principal struct {
@@ -167,17 +220,10 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 	now := s.o.Now()
 	e := s.c.byHash(hash)
 	if e == nil || now.Sub(e.loaded) > s.o.CacheTTL {
-		epoch := s.c.snapshot()
-		sess, u, err := s.st.GetSessionByTokenHash(ctx, hash)
-		if errors.Is(err, store.ErrNotFound) {
-			s.c.removeHash(hash)
-			return Principal{}, ErrInvalid
+		var err error
+		if e, err = s.load(ctx, hash, "", now); err != nil {
+			return Principal{}, err
 		}
-		if err != nil {
-			return Principal{}, fmt.Errorf("check session: %w", err) // fail closed (S13)
-		}
-		e = &entry{p: Principal{Session: sess, User: u}, hash: hash, loaded: now}
-		s.c.putIfCurrent(e, epoch)
 	}
 	return s.use(ctx, e, now)
 }
@@ -187,18 +233,66 @@ func (s *Service) ByID(ctx context.Context, id string) (Principal, error) {
 	now := s.o.Now()
 	e := s.c.byID(id)
 	if e == nil || now.Sub(e.loaded) > s.o.CacheTTL {
-		epoch := s.c.snapshot()
-		sess, u, err := s.st.GetSession(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return Principal{}, ErrInvalid
+		var err error
+		if e, err = s.load(ctx, "", id, now); err != nil {
+			return Principal{}, err
 		}
-		if err != nil {
-			return Principal{}, fmt.Errorf("check session: %w", err)
-		}
-		e = &entry{p: Principal{Session: sess, User: u}, hash: sess.TokenHash, loaded: now}
-		s.c.putIfCurrent(e, epoch)
 	}
 	return s.use(ctx, e, now)
+}
+
+// load answers a check this replica's memory could not: from the shared
+// tier when it has a fresh entry, else from the store (one query), which
+// then fills both tiers. Exactly one of hash and id is set.
+func (s *Service) load(ctx context.Context, hash, id string, now time.Time) (*entry, error) {
+	epoch := s.c.snapshot()
+	var ticket int64
+	if sh := s.o.Shared; sh != nil {
+		c, found, t, err := sh.Lookup(ctx, hash, id)
+		switch {
+		case err != nil:
+			s.o.Log.DebugContext(ctx, "shared session cache", "err", err)
+		case found && now.Sub(c.Loaded) <= s.o.CacheTTL && (hash == "" || c.Hash == hash) && (id == "" || c.Session.ID == id):
+			s.fromShared.Add(1)
+			e := &entry{p: c.Principal, hash: c.Hash, loaded: c.Loaded, ticket: c.Ticket}
+			s.c.putIfCurrent(e, epoch)
+			return e, nil
+		default:
+			ticket = t
+		}
+	}
+	var sess store.Session
+	var u store.User
+	var err error
+	if hash != "" {
+		sess, u, err = s.st.GetSessionByTokenHash(ctx, hash)
+	} else {
+		sess, u, err = s.st.GetSession(ctx, id)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		if hash != "" {
+			s.c.removeHash(hash)
+		}
+		return nil, ErrInvalid
+	}
+	if err != nil {
+		return nil, fmt.Errorf("check session: %w", err) // fail closed (S13)
+	}
+	s.fromStore.Add(1)
+	e := &entry{p: Principal{Session: sess, User: u}, hash: sess.TokenHash, loaded: now, ticket: ticket}
+	s.c.putIfCurrent(e, epoch)
+	s.share(ctx, e)
+	return e, nil
+}
+
+// share offers an entry read from the store to the shared tier.
+func (s *Service) share(ctx context.Context, e *entry) {
+	if s.o.Shared == nil || e.ticket == 0 {
+		return
+	}
+	if err := s.o.Shared.Put(ctx, Cached{Principal: e.p, Hash: e.hash, Loaded: e.loaded, Ticket: e.ticket}); err != nil {
+		s.o.Log.DebugContext(ctx, "shared session cache", "err", err)
+	}
 }
 
 // use validates a cached session and slides its idle expiry, writing
@@ -224,7 +318,9 @@ func (s *Service) use(ctx context.Context, e *entry, now time.Time) (Principal, 
 		s.o.Log.WarnContext(ctx, "touch session", "err", err)
 		return e.p, nil
 	}
-	s.c.putIfCurrent(&entry{p: p, hash: e.hash, loaded: e.loaded}, epoch)
+	touched := &entry{p: p, hash: e.hash, loaded: e.loaded, ticket: e.ticket}
+	s.c.putIfCurrent(touched, epoch)
+	s.share(ctx, touched)
 	if meta := audit.MetaFrom(ctx); meta.IP != "" && meta.IP != p.Session.IPAddress {
 		// S18: a changed IP is a signal, not a logout.
 		ev := meta.Event(audit.SessionIPChanged, audit.Success, p.User.ID, map[string]any{"session_id": p.Session.ID, "from": p.Session.IPAddress, "to": meta.IP})
@@ -254,8 +350,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Principal, secre
 	sess, u, err := s.st.RotateRefreshToken(ctx, secret.Digest(refresh), rt, now)
 	switch {
 	case errors.Is(err, store.ErrRefreshReused):
-		s.c.removeID(sess.ID)
-		s.o.OnRevoke([]string{sess.ID})
+		s.ended(ctx, []string{sess.ID})
 		s.o.Log.WarnContext(ctx, "refresh token reuse: session revoked", "session_id", sess.ID, "user_id", sess.UserID)
 		ev := audit.MetaFrom(ctx).Event(audit.TokenRefreshReuse, audit.Denied, sess.UserID, map[string]any{"session_id": sess.ID})
 		if err := s.st.AppendAudit(ctx, ev); err != nil {
@@ -281,20 +376,29 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Principal, secre
 func (s *Service) Logout(ctx context.Context, p Principal) error {
 	ev := audit.MetaFrom(ctx).Event(audit.Logout, audit.Success, p.User.ID, map[string]any{"session_id": p.Session.ID})
 	err := s.st.EndSession(ctx, p.Session.ID, store.SessionLoggedOut, s.o.Now(), ev)
-	s.ended([]string{p.Session.ID})
+	s.ended(ctx, []string{p.Session.ID})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("logout: %w", err)
 	}
 	return nil
 }
 
-func (s *Service) ended(ids []string) {
+// ended drops sessions this replica ended from every tier: the shared
+// one first, so no replica that the fan-out then tells can refill its
+// memory from a stale shared entry.
+func (s *Service) ended(ctx context.Context, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	if s.o.Shared != nil {
+		if err := s.o.Shared.Ended(ctx, ids); err != nil {
+			s.o.Log.WarnContext(ctx, "shared session cache: mark ended", "err", err)
+		}
+	}
 	for _, id := range ids {
 		s.c.removeID(id)
 	}
-	if len(ids) > 0 {
-		s.o.OnRevoke(ids)
-	}
+	s.o.OnRevoke(ids)
 }
 
 // List returns the user's active sessions.
@@ -318,7 +422,7 @@ func (s *Service) Revoke(ctx context.Context, userID, sessionID string) error {
 	}
 	ev := audit.MetaFrom(ctx).Event(audit.SessionRevoked, audit.Success, userID, map[string]any{"session_id": sessionID})
 	err = s.st.EndSession(ctx, sessionID, store.SessionRevoked, s.o.Now(), ev)
-	s.ended([]string{sessionID})
+	s.ended(ctx, []string{sessionID})
 	if err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
@@ -332,12 +436,25 @@ func (s *Service) RevokeAll(ctx context.Context, userID, exceptID string) (int, 
 	if err != nil {
 		return 0, fmt.Errorf("revoke sessions: %w", err)
 	}
-	s.ended(ids)
+	s.ended(ctx, ids)
 	return len(ids), nil
 }
 
-// InvalidateUser drops every cached session of the user, so the next check
-// reads status and roles from the store (S16, S19).
+// UserChanged drops every cached session of a user this replica changed,
+// in the shared tier first and then here, so the next check reads status
+// and roles from the store (S16, S19). The caller then tells the other
+// replicas, which call InvalidateUser.
+func (s *Service) UserChanged(ctx context.Context, userID string) {
+	if s.o.Shared != nil {
+		if err := s.o.Shared.UserChanged(ctx, userID); err != nil {
+			s.o.Log.WarnContext(ctx, "shared session cache: drop user", "err", err)
+		}
+	}
+	s.c.removeUser(userID)
+}
+
+// InvalidateUser drops the user's sessions from this replica's memory
+// (told by another replica, which already updated the shared tier).
 func (s *Service) InvalidateUser(userID string) {
 	s.c.removeUser(userID)
 }
@@ -378,6 +495,7 @@ type entry struct {
 	p      Principal
 	hash   string
 	loaded time.Time
+	ticket int64 // the shared tier's ticket for the read (0: none)
 }
 
 // cache indexes entries by token hash, session id and user id.
