@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -73,6 +74,28 @@ func TestServeAndCLI(t *testing.T) {
 		t.Fatalf("admin list as CLI-created admin: %v %v", res.StatusCode, err)
 	}
 	res.Body.Close()
+	// The CLI's action names the operating-system account that ran it
+	// (Z17).
+	req, _ = http.NewRequest("GET", "http://"+addr+"/v1/admin/audit-events?type=user.created", nil)
+	req.Header.Set("Authorization", "Bearer "+login["access_token"].(string))
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs struct {
+		Events []struct {
+			UserAgent string `json:"user_agent"`
+		} `json:"events"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&evs)
+	res.Body.Close()
+	osUser := "unknown"
+	if me, err := user.Current(); err == nil {
+		osUser = me.Username
+	}
+	if len(evs.Events) != 1 || !strings.Contains(evs.Events[0].UserAgent, "gatehouse-cli (os user "+osUser+" on ") {
+		t.Fatalf("CLI user.created events: %+v, want the OS user %s", evs, osUser)
+	}
 
 	bc, _ := bcrypt.GenerateFromPassword([]byte("imported passphrase"), 4)
 	file := filepath.Join(dir, "users.jsonl")

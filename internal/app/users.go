@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"strings"
 	"text/tabwriter"
 
@@ -71,7 +72,7 @@ func users(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer co.st.Close()
-	ctx = audit.WithMeta(ctx, audit.Meta{UserAgent: "gatehouse-cli"})
+	ctx = audit.WithMeta(ctx, audit.Meta{UserAgent: cliAgent()})
 	switch sub {
 	case "create":
 		if pw == "" {
@@ -138,4 +139,19 @@ func users(ctx context.Context, args []string, getenv func(string) string, stdou
 		return nil
 	}
 	return nil
+}
+
+// cliAgent names the CLI and the operating-system account and host that
+// ran it, so a CLI action in the audit log is attributable to a person
+// (Z17) although it has no Gatehouse actor.
+func cliAgent() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return fmt.Sprintf("gatehouse-cli (os user %s on %s)", name, host)
 }

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -249,6 +250,19 @@ func TestLimitedAdminCannotEscalate(t *testing.T) {
 			{"invite with the admin role", "POST", "/v1/admin/invitations", map[string]any{"email": "friend@example.com", "roles": []string{"admin"}}},
 		} {
 			expectProblem(t, e.req(c.method, c.path, c.body, sb...), 403, "forbidden", c.name)
+		}
+		// Each attempt is in the audit log (R7), with the permission it
+		// tried to grant.
+		var attempts int
+		var granted []string
+		for _, ev := range e.auditEvents(root.access, "access.denied") {
+			if d := ev["details"].(map[string]any); ev["actor_id"] == smith.userID && d["reason"] == "escalation" {
+				attempts++
+				granted = append(granted, fmt.Sprint(d["permission"]))
+			}
+		}
+		if attempts != 6 || !slices.Contains(granted, "users.delete") || !slices.Contains(granted, "posts.delete") {
+			t.Fatalf("%d escalation attempts audited (permissions %v), want 6", attempts, granted)
 		}
 		expect(t, e.req("POST", "/v1/admin/relations", map[string]any{"subject": self, "permission": "posts.read", "resource": map[string]any{"type": "post", "id": "1"}}, sb...), 201, "a tuple within what it holds")
 		w := e.req("GET", "/v1/auth/whoami", nil, sb...)

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
+	"github.com/gatehouse-auth/gatehouse/internal/authz"
+	"github.com/gatehouse-auth/gatehouse/internal/identity"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
@@ -135,8 +137,63 @@ func (s *Server) authed(h handlerFunc) http.Handler {
 		meta.ActorID = c.User.ID
 		ctx = audit.WithMeta(ctx, meta)
 		w.Header().Set("Cache-Control", "no-store")
-		return h(w, r.WithContext(ctx))
+		r = r.WithContext(ctx)
+		err = h(w, r)
+		if reason, ok := refusal(err); ok {
+			s.auditRefusal(r, c, reason, err)
+		}
+		return err
 	})
+}
+
+// permissionError is a 403 for lacking one permission.
+type permissionError struct{ permission string }
+
+func (e permissionError) Error() string { return "missing permission " + e.permission }
+func (e permissionError) Unwrap() error { return errForbidden }
+
+// refusal names why an authenticated request was refused with 403.
+func refusal(err error) (string, bool) {
+	switch {
+	case err == nil:
+		return "", false
+	case errors.Is(err, identity.ErrEscalation), errors.Is(err, authz.ErrEscalation):
+		return "escalation", true
+	case errors.Is(err, identity.ErrTargetOutranks):
+		return "target_outranks", true
+	case errors.Is(err, identity.ErrSelf):
+		return "self", true
+	case errors.Is(err, errForbidden):
+		return "permission", true
+	}
+	return "", false
+}
+
+// auditRefusal records a 403 as access.denied (R7): who, which route,
+// why, and the permission at stake. At most MailPerIP-many a minute per
+// actor are written, so one account cannot flood the log.
+func (s *Server) auditRefusal(r *http.Request, c caller, reason string, err error) {
+	if s.d.Limiter != nil && s.limit(r, "deny-audit:"+c.User.ID, s.rl().MailPerIP) != nil {
+		return
+	}
+	details := map[string]any{"route": r.Pattern, "reason": reason}
+	var pe permissionError
+	if errors.As(err, &pe) {
+		details["permission"] = pe.permission
+	} else if reason == "escalation" {
+		// "...cannot grant permissions you do not hold: <permission>"
+		if i := strings.LastIndex(err.Error(), ": "); i >= 0 {
+			details["permission"] = err.Error()[i+2:]
+		}
+	}
+	target := c.User.ID
+	if id := r.PathValue("id"); id != "" && strings.Contains(r.Pattern, "/users/{id}") {
+		target = id
+	}
+	ev := audit.MetaFrom(r.Context()).Event(audit.AccessDenied, audit.Denied, target, details)
+	if err := s.d.Audit.AppendAudit(r.Context(), ev); err != nil {
+		s.log.WarnContext(r.Context(), "audit denial", "err", err)
+	}
 }
 
 // admin requires a credential and, beyond it, admin.access plus perm
@@ -150,16 +207,7 @@ func (s *Server) admin(perm string, h handlerFunc) http.Handler {
 				return err
 			}
 			if !ok && !slices.Contains(c.User.Permissions, p) { // roles or direct grants (Z11)
-				// Denials are audited (R7), at most MailPerIP-many a minute
-				// per actor so one account cannot flood the log.
-				if s.d.Limiter == nil || s.limit(r, "deny-audit:"+c.User.ID, s.rl().MailPerIP) == nil {
-					ev := audit.MetaFrom(r.Context()).Event(audit.AccessDenied, audit.Denied, c.User.ID,
-						map[string]any{"permission": p, "route": r.Pattern})
-					if err := s.d.Audit.AppendAudit(r.Context(), ev); err != nil {
-						s.log.WarnContext(r.Context(), "audit denial", "err", err)
-					}
-				}
-				return errForbidden
+				return permissionError{p}
 			}
 		}
 		return h(w, r)

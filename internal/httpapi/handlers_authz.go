@@ -33,6 +33,12 @@ type checkJSON struct {
 type decisionJSON struct {
 	Allowed bool   `json:"allowed"`
 	Reason  string `json:"reason"`
+	subject string // the user the check was about, for the audit log
+}
+
+// denial is one denied check as the audit log records it.
+func denial(in checkJSON, d decisionJSON) map[string]any {
+	return map[string]any{"subject_id": d.subject, "action": in.Action, "resource_type": in.Resource.Type, "resource_id": in.Resource.ID}
 }
 
 // subjectID reads the optional subject: a user id string or {type, id}.
@@ -78,7 +84,7 @@ func (c *checker) subject(id string) (authz.Subject, error) {
 		c.mayAsk = &d.Allowed
 	}
 	if !*c.mayAsk {
-		return authz.Subject{}, errForbidden
+		return authz.Subject{}, permissionError{"authz.check"}
 	}
 	if sub, ok := c.users[id]; ok {
 		return sub, nil
@@ -118,7 +124,7 @@ func (c *checker) check(in checkJSON, prefix string) (decisionJSON, error) {
 	if err != nil {
 		return decisionJSON{}, err
 	}
-	return decisionJSON{Allowed: d.Allowed, Reason: d.Reason}, nil
+	return decisionJSON{Allowed: d.Allowed, Reason: d.Reason, subject: sub.ID}, nil
 }
 
 func (s *Server) newChecker(r *http.Request) *checker {
@@ -131,11 +137,21 @@ func (s *Server) auditDenials(r *http.Request, denied []map[string]any) {
 	if len(denied) == 0 {
 		return
 	}
+	// The target is the user the checks were about when they were all
+	// about one; the caller is the actor either way.
 	c, _ := callerFrom(r.Context())
-	if len(denied) > 10 {
-		denied = denied[:10]
+	target, _ := denied[0]["subject_id"].(string)
+	for _, d := range denied[1:] {
+		if d["subject_id"] != target {
+			target = c.User.ID
+			break
+		}
 	}
-	ev := audit.MetaFrom(r.Context()).Event("authz.denied", audit.Denied, c.User.ID, map[string]any{"checks": denied})
+	details := map[string]any{"checks": denied, "denied": len(denied)}
+	if len(denied) > 10 {
+		details["checks"] = denied[:10]
+	}
+	ev := audit.MetaFrom(r.Context()).Event("authz.denied", audit.Denied, target, details)
 	// A denial changes nothing, so its record need not hold up the
 	// answer: it is written in the background, at most auditInFlight at
 	// a time; beyond that the request waits (backpressure, nothing lost).
@@ -171,7 +187,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !d.Allowed {
-		s.auditDenials(r, []map[string]any{{"action": in.Action, "resource_type": in.Resource.Type, "resource_id": in.Resource.ID}})
+		s.auditDenials(r, []map[string]any{denial(in, d)})
 	}
 	writeJSON(w, http.StatusOK, d)
 	return nil
@@ -205,7 +221,7 @@ func (s *Server) handleCheckBatch(w http.ResponseWriter, r *http.Request) error 
 			return err
 		}
 		if !d.Allowed {
-			denied = append(denied, map[string]any{"action": c.Action, "resource_type": c.Resource.Type, "resource_id": c.Resource.ID})
+			denied = append(denied, denial(c, d))
 		}
 		results = append(results, d)
 	}
