@@ -12,6 +12,7 @@ import (
 )
 
 func main() {
+	withRuntimeDefaults(execve)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := app.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {

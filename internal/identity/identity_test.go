@@ -21,7 +21,10 @@ import (
 type countingHasher struct {
 	*password.Hasher
 	verifies, dummies atomic.Int32
+	saturated         atomic.Bool // when set, Saturated says so
 }
+
+func (c *countingHasher) Saturated() bool { return c.saturated.Load() || c.Hasher.Saturated() }
 
 func (c *countingHasher) Verify(ctx context.Context, pw, enc string) (bool, bool, error) {
 	c.verifies.Add(1)
@@ -195,5 +198,35 @@ func TestNoEscalation(t *testing.T) {
 	}
 	if _, err := svc.SetRoles(ctx, manager, u.ID, []string{"editor"}); err != nil {
 		t.Fatalf("granting own role: %v", err)
+	}
+}
+
+// TestLoginRefusedAtOnceWhenHashingIsSaturated: with every worker busy
+// and the queue full, a login is refused with ErrBusy (429) before any
+// lookup or hash, the same for a known and an unknown address, and it is
+// not recorded as a failed login (nothing was checked).
+func TestLoginRefusedAtOnceWhenHashingIsSaturated(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.svc.Signup(ctx, identity.SignupInput{Email: "john@example.com", Password: pw}); err != nil {
+		t.Fatal(err)
+	}
+	f.h.saturated.Store(true)
+	v, d := f.h.verifies.Load(), f.h.dummies.Load()
+	for _, email := range []string{"john@example.com", "nobody@example.com", "not an address"} {
+		if _, err := f.svc.Login(ctx, email, pw); !errors.Is(err, password.ErrBusy) {
+			t.Fatalf("login %q with the pool saturated: %v, want ErrBusy", email, err)
+		}
+	}
+	if f.h.verifies.Load() != v || f.h.dummies.Load() != d {
+		t.Fatal("a refused login still hashed")
+	}
+	evs, err := f.st.ListAudit(ctx, store.AuditQuery{Type: "login.failed", Limit: 10})
+	if err != nil || len(evs) != 0 {
+		t.Fatalf("refused logins recorded as failures: %v %v", evs, err)
+	}
+	f.h.saturated.Store(false)
+	if _, err := f.svc.Login(ctx, "john@example.com", pw); err != nil {
+		t.Fatalf("login once the pool has room: %v", err)
 	}
 }

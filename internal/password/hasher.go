@@ -57,8 +57,9 @@ type Hasher struct {
 	// slots holds one token per running hash; its capacity is Workers.
 	slots   chan struct{}
 	waiting atomic.Int64
-	// dummy is a real argon2id hash, made at construction with params, of a
-	// random password nobody knows; VerifyDummy recomputes it.
+	// dummy is an argon2id hash string with params, a random salt and a
+	// random key; VerifyDummy recomputes it (the work of a real Verify)
+	// and matches nothing.
 	dummy *argon2Hash
 	// dummyRuns counts dummy computations (tests prove the padding runs).
 	dummyRuns atomic.Int64
@@ -67,10 +68,9 @@ type Hasher struct {
 	beforeWork func()
 }
 
-// NewHasher validates o, fills in defaults and computes the dummy hash with
-// the production parameters (one full hash, about 56 ms with
-// DefaultParams), so every later VerifyDummy costs what a real Verify does
-// (L6-L8).
+// NewHasher validates o, fills in defaults and makes the dummy hash with
+// the production parameters (without hashing), so every later VerifyDummy
+// costs what a real Verify does (L6-L8).
 func NewHasher(o Options) (*Hasher, error) {
 	if o.Params == (Params{}) {
 		o.Params = DefaultParams()
@@ -108,16 +108,20 @@ func NewHasher(o Options) (*Hasher, error) {
 		slots:  make(chan struct{}, o.Workers),
 	}
 
-	unknowable := make([]byte, 32)
-	if _, err := rand.Read(unknowable); err != nil {
-		return nil, fmt.Errorf("password: dummy hash: %w", err)
-	}
+	// The dummy has the real parameters and a fresh salt, so verifying a
+	// password against it runs exactly the argon2id work of a real
+	// Verify; its key is random bytes, the hash of no password, so it
+	// matches nothing. No hash is computed here: start-up stays fast and
+	// leaves no argon2id memory behind.
 	salt, err := h.newSalt()
 	if err != nil {
 		return nil, fmt.Errorf("password: dummy hash: %w", err)
 	}
 	p := h.params
-	key := argon2.IDKey(unknowable, salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
+	key := make([]byte, p.KeyLen)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("password: dummy hash: %w", err)
+	}
 	// Round-trip through the strict parser: proves that hashes made with
 	// these params are accepted by Verify under these limits.
 	h.dummy, err = parseArgon2id(encodeArgon2id(p, salt, key), h.limits.maxMemory)
@@ -203,6 +207,14 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 func (h *Hasher) padDummy(password string) {
 	h.dummyRuns.Add(1)
 	h.dummy.matches(password)
+}
+
+// Saturated reports whether a hash asked for now would be refused with
+// ErrBusy: every worker is busy and the queue is full. It is a hint that
+// may change at once (run still decides), for callers that would do
+// costly work, such as a database read, before asking for the hash.
+func (h *Hasher) Saturated() bool {
+	return len(h.slots) == cap(h.slots) && h.waiting.Load() >= h.queue
 }
 
 // Stats returns how many hashes are running and how many callers wait for

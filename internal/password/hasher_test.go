@@ -210,6 +210,9 @@ func TestPoolRejectsWhenQueueFull(t *testing.T) {
 		t.Fatalf("Stats = %d running, %d waiting; want 1, 1", r, w)
 	}
 
+	if !h.Saturated() {
+		t.Fatal("Saturated() = false with the worker busy and the queue full")
+	}
 	// C, D, E: the queue is full, so each is turned away at once.
 	start := time.Now()
 	if _, err := h.Hash(ctx, "c"); !errors.Is(err, ErrBusy) {
@@ -227,6 +230,9 @@ func TestPoolRejectsWhenQueueFull(t *testing.T) {
 
 	close(release)
 	wg.Wait()
+	if h.Saturated() {
+		t.Fatal("Saturated() = true with the pool idle")
+	}
 	close(errs)
 	for err := range errs {
 		if err != nil {
