@@ -25,14 +25,18 @@ func runtimeEnv(args, environ []string) []string {
 	if len(args) < 2 || args[1] != "serve" {
 		return nil
 	}
-	godebug := ""
+	// The first GODEBUG entry is the one in force; later ones are dropped
+	// so the new process sees exactly it plus the default.
+	godebug, seen := "", false
 	out := make([]string, 0, len(environ)+1)
 	for _, kv := range environ {
 		switch {
 		case kv == "GATEHOUSE_RUNTIME_DEFAULTS=0":
 			return nil
 		case strings.HasPrefix(kv, "GODEBUG="):
-			godebug = strings.TrimPrefix(kv, "GODEBUG=")
+			if !seen {
+				godebug, seen = strings.TrimPrefix(kv, "GODEBUG="), true
+			}
 			continue
 		}
 		out = append(out, kv)

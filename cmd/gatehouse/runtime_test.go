@@ -19,6 +19,8 @@ func TestRuntimeEnv(t *testing.T) {
 		{"the operator's choice wins", []string{"gatehouse", "serve"}, append(slices.Clone(base), "GODEBUG=gctrace=1, madvdontneed=1"), nil},
 		{"already re-executed", []string{"gatehouse", "serve"}, append(slices.Clone(base), "GODEBUG=madvdontneed=0"), nil},
 		{"turned off", []string{"gatehouse", "serve"}, append(slices.Clone(base), "GATEHOUSE_RUNTIME_DEFAULTS=0"), nil},
+		{"the first GODEBUG is the one in force", []string{"gatehouse", "serve"}, append(slices.Clone(base), "GODEBUG=gctrace=1", "GODEBUG=madvdontneed=1"),
+			append(slices.Clone(base), "GODEBUG=gctrace=1,madvdontneed=0")},
 		{"CLI commands run as they are", []string{"gatehouse", "users", "list"}, base, nil},
 		{"no command", []string{"gatehouse"}, base, nil},
 	} {

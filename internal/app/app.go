@@ -388,7 +388,7 @@ func wire(ctx context.Context, co *core, mk keyset.MasterKey) (*Gatehouse, error
 		co.rdb = rdb
 		limiter = ratelimit.NewRedis(rdb, c.RedisPrefix+"rl:")
 		co.fan = fanout.NewRedis(rdb, c.RedisPrefix+"events", co.log)
-		co.sessions.SetShared(sessioncache.New(rdb, c.RedisPrefix+"s:", sessioncache.Options{TTL: c.Session.CacheTTL}))
+		co.sessions.SetShared(sessioncache.New(rdb, c.RedisPrefix+"s:", sessioncache.Options{}))
 	}
 
 	reg := prometheus.NewRegistry()

@@ -186,9 +186,16 @@ func (s *Server) auditRefusal(r *http.Request, c caller, reason string, err erro
 			details["permission"] = err.Error()[i+2:]
 		}
 	}
+	// The target user is the route's {id} only where the refusal came
+	// from looking at that user; otherwise the id is unchecked input and
+	// goes into the details.
 	target := c.User.ID
 	if id := r.PathValue("id"); id != "" && strings.Contains(r.Pattern, "/users/{id}") {
-		target = id
+		if reason == "target_outranks" || reason == "self" {
+			target = id
+		} else {
+			details["target_id"] = truncate(id, 64)
+		}
 	}
 	ev := audit.MetaFrom(r.Context()).Event(audit.AccessDenied, audit.Denied, target, details)
 	if err := s.d.Audit.AppendAudit(r.Context(), ev); err != nil {

@@ -70,15 +70,18 @@ type Options struct {
 // fail; the service then uses the store (slower, never less safe).
 type Shared interface {
 	// Lookup finds a checked session by token hash or by id (the other
-	// is ""). On a miss it returns the ticket for the Put that follows
-	// a store read.
-	Lookup(ctx context.Context, hash, id string) (c Cached, found bool, ticket int64, err error)
+	// is ""). It also returns the ticket for a Put that follows a store
+	// read.
+	Lookup(ctx context.Context, hash, id string) (c Cached, found bool, ticket string, err error)
 	// Put stores c unless something invalidated it since c.Ticket.
 	Put(ctx context.Context, c Cached) error
 	// Ended marks sessions ended; their entries are never served again.
 	Ended(ctx context.Context, ids []string) error
 	// UserChanged drops every entry of the user loaded before now.
 	UserChanged(ctx context.Context, userID string) error
+	// MaxAge is the oldest store read Put accepts, and how long an entry
+	// lives in the tier.
+	MaxAge() time.Duration
 }
 
 // Cached is one checked session as the shared tier keeps it.
@@ -88,8 +91,8 @@ type Cached struct {
 	// Loaded is when the store was read; the entry is trusted for
 	// CacheTTL from then, whichever replica read it.
 	Loaded time.Time
-	// Ticket is the shared tier's clock before the store read.
-	Ticket int64
+	// Ticket is the shared tier's opaque ticket, taken before the read.
+	Ticket string
 }
 
 // Stats count session checks that this replica's memory could not answer,
@@ -106,6 +109,10 @@ type Service struct {
 	// fromShared and fromStore count checks answered by the shared
 	// tier and by the store.
 	fromShared, fromStore atomic.Uint64
+	// distrust lists users and sessions that changed lately: their
+	// entries in the shared tier are not used, whether or not the change
+	// could be marked there.
+	distrust distrustList
 }
 
 // New builds the service.
@@ -246,13 +253,14 @@ func (s *Service) ByID(ctx context.Context, id string) (Principal, error) {
 // then fills both tiers. Exactly one of hash and id is set.
 func (s *Service) load(ctx context.Context, hash, id string, now time.Time) (*entry, error) {
 	epoch := s.c.snapshot()
-	var ticket int64
+	var ticket string
 	if sh := s.o.Shared; sh != nil {
 		c, found, t, err := sh.Lookup(ctx, hash, id)
 		switch {
 		case err != nil:
 			s.o.Log.DebugContext(ctx, "shared session cache", "err", err)
-		case found && now.Sub(c.Loaded) <= s.o.CacheTTL && (hash == "" || c.Hash == hash) && (id == "" || c.Session.ID == id):
+		case found && now.Sub(c.Loaded) <= s.o.CacheTTL && (hash == "" || c.Hash == hash) && (id == "" || c.Session.ID == id) &&
+			!s.distrust.has(now, c.User.ID, c.Session.ID):
 			s.fromShared.Add(1)
 			e := &entry{p: c.Principal, hash: c.Hash, loaded: c.Loaded, ticket: c.Ticket}
 			s.c.putIfCurrent(e, epoch)
@@ -281,13 +289,14 @@ func (s *Service) load(ctx context.Context, hash, id string, now time.Time) (*en
 	s.fromStore.Add(1)
 	e := &entry{p: Principal{Session: sess, User: u}, hash: sess.TokenHash, loaded: now, ticket: ticket}
 	s.c.putIfCurrent(e, epoch)
-	s.share(ctx, e)
+	s.share(ctx, e, now)
 	return e, nil
 }
 
-// share offers an entry read from the store to the shared tier.
-func (s *Service) share(ctx context.Context, e *entry) {
-	if s.o.Shared == nil || e.ticket == 0 {
+// share offers an entry read from the store to the shared tier, while
+// its read is recent enough.
+func (s *Service) share(ctx context.Context, e *entry, now time.Time) {
+	if s.o.Shared == nil || e.ticket == "" || now.Sub(e.loaded) > s.o.Shared.MaxAge() {
 		return
 	}
 	if err := s.o.Shared.Put(ctx, Cached{Principal: e.p, Hash: e.hash, Loaded: e.loaded, Ticket: e.ticket}); err != nil {
@@ -320,7 +329,7 @@ func (s *Service) use(ctx context.Context, e *entry, now time.Time) (Principal, 
 	}
 	touched := &entry{p: p, hash: e.hash, loaded: e.loaded, ticket: e.ticket}
 	s.c.putIfCurrent(touched, epoch)
-	s.share(ctx, touched)
+	s.share(ctx, touched, now)
 	if meta := audit.MetaFrom(ctx); meta.IP != "" && meta.IP != p.Session.IPAddress {
 		// S18: a changed IP is a signal, not a logout.
 		ev := meta.Event(audit.SessionIPChanged, audit.Success, p.User.ID, map[string]any{"session_id": p.Session.ID, "from": p.Session.IPAddress, "to": meta.IP})
@@ -391,6 +400,7 @@ func (s *Service) ended(ctx context.Context, ids []string) {
 		return
 	}
 	if s.o.Shared != nil {
+		s.distrust.add(s.o.Now(), s.distrustFor(), ids...)
 		if err := s.o.Shared.Ended(ctx, ids); err != nil {
 			s.o.Log.WarnContext(ctx, "shared session cache: mark ended", "err", err)
 		}
@@ -446,6 +456,7 @@ func (s *Service) RevokeAll(ctx context.Context, userID, exceptID string) (int, 
 // replicas, which call InvalidateUser.
 func (s *Service) UserChanged(ctx context.Context, userID string) {
 	if s.o.Shared != nil {
+		s.distrust.add(s.o.Now(), s.distrustFor(), userID)
 		if err := s.o.Shared.UserChanged(ctx, userID); err != nil {
 			s.o.Log.WarnContext(ctx, "shared session cache: drop user", "err", err)
 		}
@@ -454,16 +465,83 @@ func (s *Service) UserChanged(ctx context.Context, userID string) {
 }
 
 // InvalidateUser drops the user's sessions from this replica's memory
-// (told by another replica, which already updated the shared tier).
+// (told by another replica, which marked the shared tier too). The
+// shared tier's entries of the user are not used here for a while either,
+// in case that mark failed.
 func (s *Service) InvalidateUser(userID string) {
+	if s.o.Shared != nil {
+		s.distrust.add(s.o.Now(), s.distrustFor(), userID)
+	}
 	s.c.removeUser(userID)
 }
 
-// InvalidateSessions drops cached entries (told by another replica).
+// InvalidateSessions drops cached entries (told by another replica), and
+// does not use the shared tier's entries of them for a while.
 func (s *Service) InvalidateSessions(ids []string) {
+	if s.o.Shared != nil {
+		s.distrust.add(s.o.Now(), s.distrustFor(), ids...)
+	}
 	for _, id := range ids {
 		s.c.removeID(id)
 	}
+}
+
+// distrustFor is how long a changed user or session is read from the
+// store only: until any shared entry read before the change has expired
+// (put at most MaxAge after its read, living MaxAge more), plus margin.
+func (s *Service) distrustFor() time.Duration { return 3 * s.o.Shared.MaxAge() }
+
+// distrustList is a set of ids, each until a deadline. Overflow makes it
+// distrust everything for the longest deadline instead of growing.
+type distrustList struct {
+	mu  sync.Mutex
+	ids map[string]time.Time
+	all time.Time
+}
+
+const maxDistrusted = 100_000
+
+func (d *distrustList) add(now time.Time, dur time.Duration, ids ...string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	until := now.Add(dur)
+	if d.ids == nil {
+		d.ids = map[string]time.Time{}
+	}
+	if len(d.ids)+len(ids) > maxDistrusted {
+		for id, t := range d.ids {
+			if !now.Before(t) {
+				delete(d.ids, id)
+			}
+		}
+		if len(d.ids)+len(ids) > maxDistrusted {
+			d.ids = map[string]time.Time{}
+			d.all = until
+			return
+		}
+	}
+	for _, id := range ids {
+		d.ids[id] = until
+	}
+}
+
+// has reports whether any of ids (user and session ids do not collide:
+// both are random UUIDs) is distrusted at now.
+func (d *distrustList) has(now time.Time, ids ...string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if now.Before(d.all) {
+		return true
+	}
+	for _, id := range ids {
+		if t, ok := d.ids[id]; ok {
+			if now.Before(t) {
+				return true
+			}
+			delete(d.ids, id)
+		}
+	}
+	return false
 }
 
 // Sweep runs one janitor pass (S21, X8).
@@ -495,7 +573,7 @@ type entry struct {
 	p      Principal
 	hash   string
 	loaded time.Time
-	ticket int64 // the shared tier's ticket for the read (0: none)
+	ticket string // the shared tier's ticket for the read ("": none)
 }
 
 // cache indexes entries by token hash, session id and user id.

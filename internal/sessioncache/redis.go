@@ -2,25 +2,38 @@
 // sessions that every replica reads and fills, between each replica's
 // memory and the database (X1, X2). A replica that misses its memory, a
 // new one or one just restarted, is answered from Redis instead of
-// PostgreSQL, so the database is read about once per session per cache
-// TTL however many replicas there are.
+// PostgreSQL, so the database is read about once per session per
+// MaxEntryAge however many replicas there are.
 //
 // It never serves an ended session or a changed user: a lookup that
-// misses hands out a ticket (Redis's own clock) before the replica reads
-// the database, and a Put is refused when a session end, a change of the
-// user, or a global flush was recorded at or after that ticket; lookups
-// check the same marks, so an entry stored before a change is never read
-// after it. All times come from the one Redis server's clock, so replica
-// clocks do not matter.
+// misses hands out a ticket before the replica reads the database, and a
+// Put is refused when a session end, a change of the user, or a global
+// flush was recorded at or after that ticket; lookups check the same
+// marks, so an entry stored before a change is never read after it.
+// Tickets and marks are numbers from one Redis counter (INCR), so clocks
+// play no part in their order, and every ticket and entry carries the
+// tier's generation: a random value stored without expiry, made afresh
+// when Redis comes back empty, which voids every ticket handed out before.
 //
-// When Redis fails the service reads the database, and this tier stops
-// trying for a second at a time (a breaker), so an outage costs one slow
-// call per second rather than one per request. A mark that could not be
-// written is made up for by a global flush as soon as Redis answers again.
+// What Redis must keep for this to hold: the marks, for as long as they
+// live. Run it without eviction of these keys (maxmemory-policy
+// noeviction, or enough memory) and do not restore it from an older
+// snapshot without deleting the `<prefix>s:` keys (docs/DEPLOYMENT.md).
+// Replicas that receive the fan-out do not depend on it: they stop
+// reading Redis for a changed user or session for MaxEntryAge (package
+// session).
+//
+// When a read fails the service uses the database, and lookups leave
+// Redis alone for a second (a breaker), so an outage costs one slow call
+// per second rather than one per request. Marks are always attempted; one
+// that could not be written is made up for by a global flush as soon as
+// Redis answers again.
 package sessioncache
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,79 +51,97 @@ import (
 // ErrDown is returned while the breaker is open after a Redis failure.
 var ErrDown = errors.New("session cache: Redis unavailable")
 
-// nowScript sets now to the Redis clock in microseconds, as a string of
-// digits (exact in Lua's doubles until the year 2255).
-const nowScript = `
-local t = redis.call('TIME')
-local now = t[1] .. string.rep('0', 6 - #t[2]) .. t[2]
-`
+// MaxEntryAge bounds how long an entry lives in Redis and how old the
+// store read behind a Put may be. It is fixed, not configured, because the
+// marks' lifetime (markTTL) must cover every replica's entries, whatever
+// each replica's cache_ttl.
+const MaxEntryAge = 30 * time.Second
 
-// valid(sid, uid, ticket) says whether an entry read at ticket is still
-// good: its session was not ended and neither its user nor everything was
-// flushed since. ARGV[1] is the key prefix.
-const validScript = `
-local function valid(sid, uid, ticket)
-  if redis.call('EXISTS', ARGV[1] .. 't:' .. sid) == 1 then return false end
-  local u = tonumber(redis.call('GET', ARGV[1] .. 'u:' .. uid) or '0')
-  local g = tonumber(redis.call('GET', ARGV[1] .. 'g') or '0')
-  return u < ticket and g < ticket
+// markTTL keeps a mark as long as any entry it must hide can live: an
+// entry is put at most MaxEntryAge after its read and lives MaxEntryAge
+// more; the third is margin for clock skew between replicas.
+const markTTL = 3 * MaxEntryAge
+
+// genScript sets gen to the tier's generation, creating it from ARGV[1]
+// (the prefix) and ARGV[2] (a fresh random candidate) if Redis lost it.
+const genScript = `
+local gen = redis.call('GET', ARGV[1] .. 'gen')
+if not gen then
+  gen = ARGV[2]
+  redis.call('SET', ARGV[1] .. 'gen', gen)
 end
 `
 
-// lookup: KEYS[1] the entry key. Returns {now} on a miss, {now, value} on
-// a hit.
-var lookup = redis.NewScript(nowScript + validScript + `
+// valid(gen, sid, uid, seq) says whether an entry or read with that
+// ticket is still good: same generation, its session not ended, and
+// neither its user nor everything flushed at or after seq.
+const validScript = `
+local function valid(tgen, sid, uid, seq)
+  if tgen ~= gen then return false end
+  if redis.call('EXISTS', ARGV[1] .. 't:' .. sid) == 1 then return false end
+  local u = tonumber(redis.call('GET', ARGV[1] .. 'u:' .. uid) or '0')
+  local g = tonumber(redis.call('GET', ARGV[1] .. 'g') or '0')
+  return u < seq and g < seq
+end
+`
+
+// lookup: KEYS[1] the entry key; ARGV prefix, candidate generation.
+// Returns {ticket} on a miss, {ticket, value} on a hit.
+var lookup = redis.NewScript(genScript + validScript + `
+local ticket = gen .. ':' .. redis.call('INCR', ARGV[1] .. 'seq')
 local v = redis.call('GET', KEYS[1])
-if not v then return {now} end
-local sid, uid, ticket = string.match(v, '^([^\n]*)\n([^\n]*)\n(%d+)\n')
-if not sid or not valid(sid, uid, tonumber(ticket)) then return {now} end
-return {now, v}
+if not v then return {ticket} end
+local sid, uid, tgen, seq = string.match(v, '^([^\n]*)\n([^\n]*)\n([^:\n]*):(%d+)\n')
+if not sid or not valid(tgen, sid, uid, tonumber(seq)) then return {ticket} end
+return {ticket, v}
 `)
 
-// put: KEYS[1] the id key, KEYS[2] the hash key; ARGV: prefix, sid, uid,
-// ticket, value, ttl ms, longest accepted age of a ticket in µs.
-var put = redis.NewScript(nowScript + validScript + `
-local ticket = tonumber(ARGV[4])
-if tonumber(now) - ticket > tonumber(ARGV[7]) then return 0 end
-if not valid(ARGV[2], ARGV[3], ticket) then return 0 end
-redis.call('SET', KEYS[1], ARGV[5], 'PX', ARGV[6])
-redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
+// put: KEYS[1] the id key, KEYS[2] the hash key; ARGV prefix, candidate
+// generation, sid, uid, ticket generation, ticket sequence, value, ttl ms.
+var put = redis.NewScript(genScript + validScript + `
+if not valid(ARGV[5], ARGV[3], ARGV[4], tonumber(ARGV[6])) then return 0 end
+redis.call('SET', KEYS[1], ARGV[7], 'PX', ARGV[8])
+redis.call('SET', KEYS[2], ARGV[7], 'PX', ARGV[8])
 return 1
 `)
 
-// ended: ARGV: prefix, mark ttl ms, session ids...
-var ended = redis.NewScript(nowScript + `
-for i = 3, #ARGV do
+// ended: ARGV prefix, candidate generation, mark ttl ms, session ids...
+var ended = redis.NewScript(genScript + `
+local seq = redis.call('INCR', ARGV[1] .. 'seq')
+for i = 4, #ARGV do
   local sid = ARGV[i]
-  redis.call('SET', ARGV[1] .. 't:' .. sid, now, 'PX', ARGV[2])
+  redis.call('SET', ARGV[1] .. 't:' .. sid, seq, 'PX', ARGV[3])
   local v = redis.call('GET', ARGV[1] .. 'i:' .. sid)
   if v then
-    local hash = string.match(v, '^[^\n]*\n[^\n]*\n%d+\n([^\n]*)\n')
+    local hash = string.match(v, '^[^\n]*\n[^\n]*\n[^\n]*\n([^\n]*)\n')
     if hash then redis.call('DEL', ARGV[1] .. 'h:' .. hash) end
     redis.call('DEL', ARGV[1] .. 'i:' .. sid)
   end
 end
-return #ARGV - 2
+return seq
 `)
 
-// mark: KEYS[1] a user's mark or the global one; ARGV[1] ttl ms.
-var mark = redis.NewScript(nowScript + `
-redis.call('SET', KEYS[1], now, 'PX', ARGV[1])
-return 1
+// mark: KEYS[1] a user's mark or the global one; ARGV prefix, candidate
+// generation, ttl ms.
+var mark = redis.NewScript(genScript + `
+local seq = redis.call('INCR', ARGV[1] .. 'seq')
+redis.call('SET', KEYS[1], seq, 'PX', ARGV[3])
+return seq
 `)
 
 // Options tune the tier.
 type Options struct {
-	// TTL is how long an entry lives in Redis; use the session cache TTL.
-	TTL time.Duration
-	// Breaker is how long Redis is left alone after a failure. Default 1s.
+	// Breaker is how long lookups leave Redis alone after a failure.
+	// Default 1s.
 	Breaker time.Duration
 	Now     func() time.Time
 }
 
-// Redis implements session.Shared.
+// Redis implements session.Shared. It needs a single Redis server (or a
+// Sentinel-managed one): the scripts touch keys they name themselves, which
+// Redis Cluster would refuse.
 type Redis struct {
-	rdb    redis.UniversalClient
+	rdb    *redis.Client
 	prefix string
 	o      Options
 
@@ -125,10 +156,7 @@ type Redis struct {
 var _ session.Shared = (*Redis)(nil)
 
 // New returns the tier on rdb with keys under prefix.
-func New(rdb redis.UniversalClient, prefix string, o Options) *Redis {
-	if o.TTL <= 0 {
-		o.TTL = 30 * time.Second
-	}
+func New(rdb *redis.Client, prefix string, o Options) *Redis {
 	if o.Breaker <= 0 {
 		o.Breaker = time.Second
 	}
@@ -138,32 +166,46 @@ func New(rdb redis.UniversalClient, prefix string, o Options) *Redis {
 	return &Redis{rdb: rdb, prefix: prefix, o: o}
 }
 
-// markTTL keeps a mark as long as any entry it must hide can live: an
-// entry is put at most one TTL after its ticket and lives one TTL more.
-func (r *Redis) markTTL() string { return ms(3 * r.o.TTL) }
+// MaxAge implements session.Shared.
+func (r *Redis) MaxAge() time.Duration { return MaxEntryAge }
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 
-// begin reports whether Redis may be called now, after making up for a
-// mark that failed earlier.
+// candidate is a fresh generation, used only if Redis lost the current one.
+func candidate() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// begin reports whether a lookup or put may call Redis now; marks call
+// flush directly and never wait for the breaker.
 func (r *Redis) begin(ctx context.Context) error {
 	r.mu.Lock()
 	down := r.o.Now().Before(r.downUntil)
-	unmarked := r.unmarked
 	r.mu.Unlock()
 	if down {
 		return ErrDown
 	}
-	if unmarked != 0 {
-		if err := mark.Run(ctx, r.rdb, []string{r.prefix + "g"}, r.markTTL()).Err(); err != nil {
-			return r.fail(err, false)
-		}
-		r.mu.Lock()
-		if r.unmarked == unmarked { // none was lost meanwhile
-			r.unmarked = 0
-		}
-		r.mu.Unlock()
+	return r.flush(ctx)
+}
+
+// flush writes the global mark if a mark was lost earlier.
+func (r *Redis) flush(ctx context.Context) error {
+	r.mu.Lock()
+	unmarked := r.unmarked
+	r.mu.Unlock()
+	if unmarked == 0 {
+		return nil
 	}
+	if err := mark.Run(ctx, r.rdb, []string{r.prefix + "g"}, r.prefix, candidate(), ms(markTTL)).Err(); err != nil {
+		return r.fail(err, false)
+	}
+	r.mu.Lock()
+	if r.unmarked == unmarked { // none was lost meanwhile
+		r.unmarked = 0
+	}
+	r.mu.Unlock()
 	return nil
 }
 
@@ -196,7 +238,7 @@ func encode(c session.Cached) (string, error) {
 		return "", err
 	}
 	var sb strings.Builder
-	for _, f := range []string{c.Session.ID, c.User.ID, strconv.FormatInt(c.Ticket, 10), c.Hash} {
+	for _, f := range []string{c.Session.ID, c.User.ID, c.Ticket, c.Hash} {
 		if strings.ContainsRune(f, '\n') {
 			return "", errors.New("session cache: newline in a key field")
 		}
@@ -212,51 +254,60 @@ func decode(v string) (session.Cached, error) {
 	if len(f) != 5 {
 		return session.Cached{}, errors.New("session cache: malformed entry")
 	}
-	ticket, err := strconv.ParseInt(f[2], 10, 64)
-	if err != nil {
-		return session.Cached{}, errors.New("session cache: malformed ticket")
-	}
 	var w wire
 	if err := json.Unmarshal([]byte(f[4]), &w); err != nil {
 		return session.Cached{}, fmt.Errorf("session cache: %w", err)
 	}
-	return session.Cached{Principal: session.Principal{Session: w.Session, User: w.User}, Hash: f[3], Loaded: w.Loaded, Ticket: ticket}, nil
+	return session.Cached{Principal: session.Principal{Session: w.Session, User: w.User}, Hash: f[3], Loaded: w.Loaded, Ticket: f[2]}, nil
+}
+
+// splitTicket parses "generation:sequence".
+func splitTicket(t string) (gen, seq string, ok bool) {
+	gen, seq, ok = strings.Cut(t, ":")
+	if !ok || gen == "" || seq == "" {
+		return "", "", false
+	}
+	if _, err := strconv.ParseUint(seq, 10, 63); err != nil {
+		return "", "", false
+	}
+	return gen, seq, true
 }
 
 // Lookup implements session.Shared.
-func (r *Redis) Lookup(ctx context.Context, hash, id string) (session.Cached, bool, int64, error) {
+func (r *Redis) Lookup(ctx context.Context, hash, id string) (session.Cached, bool, string, error) {
 	if err := r.begin(ctx); err != nil {
-		return session.Cached{}, false, 0, err
+		return session.Cached{}, false, "", err
 	}
 	key := r.prefix + "i:" + id
 	if hash != "" {
 		key = r.prefix + "h:" + hash
 	}
-	res, err := lookup.Run(ctx, r.rdb, []string{key}, r.prefix).Slice()
+	res, err := lookup.Run(ctx, r.rdb, []string{key}, r.prefix, candidate()).StringSlice()
 	if err != nil {
-		return session.Cached{}, false, 0, r.fail(err, false)
+		return session.Cached{}, false, "", r.fail(err, false)
 	}
 	if len(res) == 0 {
-		return session.Cached{}, false, 0, errors.New("session cache: empty reply")
+		return session.Cached{}, false, "", errors.New("session cache: empty reply")
 	}
-	now, err := strconv.ParseInt(fmt.Sprint(res[0]), 10, 64)
-	if err != nil {
-		return session.Cached{}, false, 0, errors.New("session cache: bad clock reply")
-	}
+	ticket := res[0]
 	if len(res) < 2 {
-		return session.Cached{}, false, now, nil
+		return session.Cached{}, false, ticket, nil
 	}
-	v, _ := res[1].(string)
-	c, err := decode(v)
+	c, err := decode(res[1])
 	if err != nil {
 		// An entry this version cannot read is a miss, not an outage.
-		return session.Cached{}, false, now, nil
+		return session.Cached{}, false, ticket, nil
 	}
-	return c, true, now, nil
+	return c, true, ticket, nil
 }
 
-// Put implements session.Shared.
+// Put implements session.Shared. The caller must not offer a read older
+// than MaxEntryAge (session.Service checks Loaded).
 func (r *Redis) Put(ctx context.Context, c session.Cached) error {
+	gen, seq, ok := splitTicket(c.Ticket)
+	if !ok {
+		return errors.New("session cache: malformed ticket")
+	}
 	if err := r.begin(ctx); err != nil {
 		return err
 	}
@@ -265,21 +316,22 @@ func (r *Redis) Put(ctx context.Context, c session.Cached) error {
 		return err
 	}
 	err = put.Run(ctx, r.rdb, []string{r.prefix + "i:" + c.Session.ID, r.prefix + "h:" + c.Hash},
-		r.prefix, c.Session.ID, c.User.ID, c.Ticket, v, ms(r.o.TTL), r.o.TTL.Microseconds()).Err()
+		r.prefix, candidate(), c.Session.ID, c.User.ID, gen, seq, v, ms(MaxEntryAge)).Err()
 	if err != nil {
 		return r.fail(err, false)
 	}
 	return nil
 }
 
-// Ended implements session.Shared.
+// Ended implements session.Shared. It is always attempted, breaker or
+// not: an invalidation must not be skipped because a read failed earlier.
 func (r *Redis) Ended(ctx context.Context, ids []string) error {
-	if err := r.begin(ctx); err != nil {
+	if err := r.flush(ctx); err != nil {
 		r.lost()
 		return err
 	}
-	args := make([]any, 0, len(ids)+2)
-	args = append(args, r.prefix, r.markTTL())
+	args := make([]any, 0, len(ids)+3)
+	args = append(args, r.prefix, candidate(), ms(markTTL))
 	for _, id := range ids {
 		args = append(args, id)
 	}
@@ -289,19 +341,20 @@ func (r *Redis) Ended(ctx context.Context, ids []string) error {
 	return nil
 }
 
-// UserChanged implements session.Shared.
+// UserChanged implements session.Shared; like Ended it is always
+// attempted.
 func (r *Redis) UserChanged(ctx context.Context, userID string) error {
-	if err := r.begin(ctx); err != nil {
+	if err := r.flush(ctx); err != nil {
 		r.lost()
 		return err
 	}
-	if err := mark.Run(ctx, r.rdb, []string{r.prefix + "u:" + userID}, r.markTTL()).Err(); err != nil {
+	if err := mark.Run(ctx, r.rdb, []string{r.prefix + "u:" + userID}, r.prefix, candidate(), ms(markTTL)).Err(); err != nil {
 		return r.fail(err, true)
 	}
 	return nil
 }
 
-// lost records a mark that was not written while the breaker was open.
+// lost records a mark that was not written.
 func (r *Redis) lost() {
 	r.mu.Lock()
 	r.unmarked++

@@ -21,7 +21,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlstore"
 )
 
-func entry(ticket int64) session.Cached {
+func entry(ticket string) session.Cached {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	return session.Cached{
 		Principal: session.Principal{
@@ -35,11 +35,11 @@ func entry(ticket int64) session.Cached {
 }
 
 // miss looks a key up that is not there and returns the ticket.
-func miss(t *testing.T, c *sessioncache.Redis, id string) int64 {
+func miss(t *testing.T, c *sessioncache.Redis, id string) string {
 	t.Helper()
 	_, found, ticket, err := c.Lookup(context.Background(), "", id)
-	if err != nil || found || ticket == 0 {
-		t.Fatalf("lookup of %s: found=%v ticket=%d err=%v, want a miss with a ticket", id, found, ticket, err)
+	if err != nil || found || ticket == "" {
+		t.Fatalf("lookup of %s: found=%v ticket=%q err=%v, want a miss with a ticket", id, found, ticket, err)
 	}
 	return ticket
 }
@@ -55,7 +55,7 @@ func found(t *testing.T, c *sessioncache.Redis, hash, id string) (session.Cached
 
 func TestPutAndLookupByHashAndID(t *testing.T) {
 	rdb, prefix := redistest.Client(t)
-	c := sessioncache.New(rdb, prefix, sessioncache.Options{TTL: time.Minute})
+	c := sessioncache.New(rdb, prefix, sessioncache.Options{})
 	e := entry(miss(t, c, "s1"))
 	if err := c.Put(context.Background(), e); err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func TestPutAndLookupByHashAndID(t *testing.T) {
 func TestEndedIsNeverServedAgain(t *testing.T) {
 	rdb, prefix := redistest.Client(t)
 	ctx := context.Background()
-	c := sessioncache.New(rdb, prefix, sessioncache.Options{TTL: time.Minute})
+	c := sessioncache.New(rdb, prefix, sessioncache.Options{})
 	before := miss(t, c, "s1")
 	if err := c.Put(ctx, entry(before)); err != nil {
 		t.Fatal(err)
@@ -108,12 +108,12 @@ func TestEndedIsNeverServedAgain(t *testing.T) {
 	}
 	// A replica that read the store before the end cannot put it back,
 	// and neither can one that read it after.
-	for _, ticket := range []int64{before, miss(t, c, "s1")} {
+	for _, ticket := range []string{before, miss(t, c, "s1")} {
 		if err := c.Put(ctx, entry(ticket)); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok := found(t, c, "h1", ""); ok {
-			t.Fatalf("put with ticket %d brought an ended session back", ticket)
+			t.Fatalf("put with ticket %s brought an ended session back", ticket)
 		}
 	}
 	// Nothing of it is kept: a refused put stores nothing.
@@ -125,7 +125,7 @@ func TestEndedIsNeverServedAgain(t *testing.T) {
 func TestUserChangedHidesOlderReads(t *testing.T) {
 	rdb, prefix := redistest.Client(t)
 	ctx := context.Background()
-	c := sessioncache.New(rdb, prefix, sessioncache.Options{TTL: time.Minute})
+	c := sessioncache.New(rdb, prefix, sessioncache.Options{})
 	stored := miss(t, c, "s1")
 	if err := c.Put(ctx, entry(stored)); err != nil {
 		t.Fatal(err)
@@ -159,15 +159,35 @@ func TestUserChangedHidesOlderReads(t *testing.T) {
 	}
 }
 
-func TestStaleTicketRefused(t *testing.T) {
+// TestEmptyRestartVoidsOlderTickets: a read that began before a change,
+// offered after Redis came back empty (the change's mark lost with
+// everything else), is refused: the tier's generation changed.
+func TestEmptyRestartVoidsOlderTickets(t *testing.T) {
 	rdb, prefix := redistest.Client(t)
-	c := sessioncache.New(rdb, prefix, sessioncache.Options{TTL: time.Second})
-	old := miss(t, c, "s1") - 2*time.Second.Microseconds()
-	if err := c.Put(context.Background(), entry(old)); err != nil {
+	ctx := context.Background()
+	c := sessioncache.New(rdb, prefix, sessioncache.Options{})
+	started := miss(t, c, "other")
+	if err := c.UserChanged(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := rdb.Keys(ctx, prefix+"*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("keys: %v %v", keys, err)
+	}
+	if err := rdb.Del(ctx, keys...).Err(); err != nil { // Redis restarted empty
+		t.Fatal(err)
+	}
+	if err := c.Put(ctx, entry(started)); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := found(t, c, "h1", ""); ok {
-		t.Fatal("an entry read longer than a TTL ago was stored")
+		t.Fatal("a read from before the restart was stored after it")
+	}
+	if err := c.Put(ctx, entry(miss(t, c, "s1"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := found(t, c, "h1", ""); !ok {
+		t.Fatal("a read after the restart was not stored")
 	}
 }
 
@@ -212,8 +232,8 @@ func TestOutageFallsBackAndFlushesOnReturn(t *testing.T) {
 	}
 	flaky := redis.NewClient(&opt)
 	t.Cleanup(func() { flaky.Close() })
-	a := sessioncache.New(flaky, prefix, sessioncache.Options{TTL: time.Minute, Breaker: 50 * time.Millisecond})
-	b := sessioncache.New(base, prefix, sessioncache.Options{TTL: time.Minute})
+	a := sessioncache.New(flaky, prefix, sessioncache.Options{Breaker: time.Hour})
+	b := sessioncache.New(base, prefix, sessioncache.Options{})
 	if err := b.Put(ctx, entry(miss(t, b, "s1"))); err != nil {
 		t.Fatal(err)
 	}
@@ -233,9 +253,14 @@ func TestOutageFallsBackAndFlushesOnReturn(t *testing.T) {
 	}
 
 	down.Store(false)
-	time.Sleep(60 * time.Millisecond) // the breaker closes
-	if _, _, ticket, err := a.Lookup(ctx, "", "other"); err != nil || ticket == 0 {
-		t.Fatalf("lookup after Redis came back: ticket=%d err=%v", ticket, err)
+	// The breaker still keeps a's lookups away (for an hour here), but a
+	// mark is always attempted: it first flushes what the lost end
+	// left behind, then marks.
+	if _, _, _, err := a.Lookup(ctx, "", "other"); !errors.Is(err, sessioncache.ErrDown) {
+		t.Fatalf("lookup with the breaker open: %v, want ErrDown", err)
+	}
+	if err := a.UserChanged(ctx, "u2"); err != nil {
+		t.Fatalf("a mark with the breaker open: %v", err)
 	}
 	if _, ok := found(t, b, "h1", ""); ok {
 		t.Fatal("an entry older than a lost end is still served after Redis came back")
@@ -244,7 +269,7 @@ func TestOutageFallsBackAndFlushesOnReturn(t *testing.T) {
 	if err := b.Put(ctx, entry(miss(t, b, "s1"))); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := found(t, a, "", "s1"); !ok {
+	if _, ok := found(t, b, "", "s1"); !ok {
 		t.Fatal("the tier did not recover after the flush")
 	}
 }
@@ -290,7 +315,7 @@ func replicas(t *testing.T) (func() *session.Service, *countingStore, store.User
 	}
 	return func() *session.Service {
 		return session.New(st, session.Options{CacheTTL: time.Hour,
-			Shared: sessioncache.New(rdb, prefix, sessioncache.Options{TTL: time.Hour})})
+			Shared: sessioncache.New(rdb, prefix, sessioncache.Options{})})
 	}, st, *u
 }
 
@@ -397,5 +422,47 @@ func TestLoaderRacingALogout(t *testing.T) {
 	}
 	if _, err := replica().Authenticate(ctx, tok); !errors.Is(err, session.ErrInvalid) {
 		t.Fatalf("after the race a fresh replica got %v, want ErrInvalid", err)
+	}
+}
+
+// TestToldReplicaSkipsSharedEntryOfAChange: when the replica that made a
+// change could not mark it in Redis, a replica told by the fan-out still
+// does not use the stale shared entry: it reads the store for that user
+// and session for a while.
+func TestToldReplicaSkipsSharedEntryOfAChange(t *testing.T) {
+	ctx := context.Background()
+	replica, st, u := replicas(t)
+	iss, err := replica().Create(ctx, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := iss.Token.Reveal()
+	if _, err := replica().Authenticate(ctx, tok); err != nil { // fills Redis
+		t.Fatal(err)
+	}
+	// A role change whose mark never reached Redis.
+	if err := st.SetUserRoles(ctx, u.ID, []string{"editor"}, time.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	told := replica()
+	told.InvalidateUser(u.ID) // the fan-out's user event
+	p, err := told.Authenticate(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.User.Roles, []string{"editor"}) {
+		t.Fatalf("told replica served roles %v from a stale shared entry, want [editor]", p.User.Roles)
+	}
+	// The same for a session ended without a mark.
+	if _, err := replica().ByID(ctx, iss.Session.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EndSession(ctx, iss.Session.ID, store.SessionRevoked, time.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	told = replica()
+	told.InvalidateSessions([]string{iss.Session.ID})
+	if _, err := told.ByID(ctx, iss.Session.ID); !errors.Is(err, session.ErrInvalid) {
+		t.Fatalf("told replica: %v, want ErrInvalid for a session ended without a mark", err)
 	}
 }
