@@ -78,11 +78,50 @@ var (
 // ValidPermission reports whether s is a well-formed permission name.
 func ValidPermission(s string) bool { return permRE.MatchString(s) }
 
-// ValidAction reports whether s is a well-formed action ("posts.update").
-func ValidAction(s string) bool { return actionRE.MatchString(s) }
+// ValidAction reports whether s is a well-formed action ("posts.update"):
+// actionRE, matched by hand because every check runs it.
+func ValidAction(s string) bool { return s == "*" || isPermission(s) }
 
-// ValidResourceType reports whether s is a well-formed resource type.
-func ValidResourceType(s string) bool { return typeRE.MatchString(s) }
+// ValidResourceType reports whether s is a well-formed resource type:
+// typeRE, matched by hand because every check runs it.
+func ValidResourceType(s string) bool { return isName(s) }
+
+// isName matches ^[a-z][a-z0-9_-]{0,62}$.
+func isName(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// isPermission matches ^[a-z][a-z0-9_-]{0,62}(\.[a-z0-9_*-]{1,63}){0,3}$.
+func isPermission(s string) bool {
+	head, rest, dotted := strings.Cut(s, ".")
+	if !isName(head) {
+		return false
+	}
+	for n := 0; dotted; n++ {
+		if n == 3 {
+			return false
+		}
+		var seg string
+		seg, rest, dotted = strings.Cut(rest, ".")
+		if len(seg) == 0 || len(seg) > 63 {
+			return false
+		}
+		for i := 0; i < len(seg); i++ {
+			if c := seg[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '*' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // actorPermissions is everything the actor holds: roles plus direct grants.
 func (a *Admin) actorPermissions(ctx context.Context, actor store.User) (map[string]bool, error) {

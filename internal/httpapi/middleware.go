@@ -189,9 +189,6 @@ var securityHeaderValues = [][2]string{
 	{"X-Frame-Options", "DENY"},
 	{"Referrer-Policy", "no-referrer"},
 	{"Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"},
-	{"Cross-Origin-Opener-Policy", "same-origin"},
-	{"Cross-Origin-Resource-Policy", "same-origin"},
-	{"Permissions-Policy", "geolocation=(), camera=(), microphone=()"},
 }
 
 func (s *Server) securityHeaders(h http.Header) {

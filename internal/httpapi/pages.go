@@ -104,12 +104,17 @@ func (s *site) page(h pageFunc) http.Handler {
 
 // setPageHeaders overrides the API's headers for HTML: no caching of pages
 // that may show account data or carry tokens, no referrer so a token in
-// the URL never leaks (O7), and the page CSP.
+// the URL never leaks (O7), the page CSP, and the isolation headers that
+// only documents need (no opener across origins, no cross-origin
+// embedding, no powerful features).
 func setPageHeaders(h http.Header) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Content-Security-Policy", pageCSP)
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	h.Set("Permissions-Policy", "geolocation=(), camera=(), microphone=()")
 }
 
 // product is the name pages show, the one the mails use.

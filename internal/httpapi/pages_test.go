@@ -29,12 +29,15 @@ func expectPage(t *testing.T, r resp, status int, what string, want ...string) {
 	t.Helper()
 	expect(t, r, status, what)
 	for k, v := range map[string]string{
-		"Content-Type":            "text/html; charset=utf-8",
-		"Cache-Control":           "no-store",
-		"Referrer-Policy":         "no-referrer",
-		"Content-Security-Policy": pageCSP,
-		"X-Frame-Options":         "DENY",
-		"X-Content-Type-Options":  "nosniff",
+		"Content-Type":                 "text/html; charset=utf-8",
+		"Cache-Control":                "no-store",
+		"Referrer-Policy":              "no-referrer",
+		"Content-Security-Policy":      pageCSP,
+		"X-Frame-Options":              "DENY",
+		"X-Content-Type-Options":       "nosniff",
+		"Cross-Origin-Opener-Policy":   "same-origin",
+		"Cross-Origin-Resource-Policy": "same-origin",
+		"Permissions-Policy":           "geolocation=(), camera=(), microphone=()",
 	} {
 		if got := r.header.Get(k); got != v {
 			t.Fatalf("%s: %s = %q, want %q", what, k, got, v)
