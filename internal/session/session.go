@@ -400,7 +400,7 @@ func (s *Service) ended(ctx context.Context, ids []string) {
 		return
 	}
 	if s.o.Shared != nil {
-		s.distrust.add(s.o.Now(), s.distrustFor(), ids...)
+		s.distrustShared(ids...)
 		if err := s.o.Shared.Ended(ctx, ids); err != nil {
 			s.o.Log.WarnContext(ctx, "shared session cache: mark ended", "err", err)
 		}
@@ -456,7 +456,7 @@ func (s *Service) RevokeAll(ctx context.Context, userID, exceptID string) (int, 
 // replicas, which call InvalidateUser.
 func (s *Service) UserChanged(ctx context.Context, userID string) {
 	if s.o.Shared != nil {
-		s.distrust.add(s.o.Now(), s.distrustFor(), userID)
+		s.distrustShared(userID)
 		if err := s.o.Shared.UserChanged(ctx, userID); err != nil {
 			s.o.Log.WarnContext(ctx, "shared session cache: drop user", "err", err)
 		}
@@ -469,27 +469,28 @@ func (s *Service) UserChanged(ctx context.Context, userID string) {
 // shared tier's entries of the user are not used here for a while either,
 // in case that mark failed.
 func (s *Service) InvalidateUser(userID string) {
-	if s.o.Shared != nil {
-		s.distrust.add(s.o.Now(), s.distrustFor(), userID)
-	}
+	s.distrustShared(userID)
 	s.c.removeUser(userID)
 }
 
 // InvalidateSessions drops cached entries (told by another replica), and
 // does not use the shared tier's entries of them for a while.
 func (s *Service) InvalidateSessions(ids []string) {
-	if s.o.Shared != nil {
-		s.distrust.add(s.o.Now(), s.distrustFor(), ids...)
-	}
+	s.distrustShared(ids...)
 	for _, id := range ids {
 		s.c.removeID(id)
 	}
 }
 
-// distrustFor is how long a changed user or session is read from the
-// store only: until any shared entry read before the change has expired
-// (put at most MaxAge after its read, living MaxAge more), plus margin.
-func (s *Service) distrustFor() time.Duration { return 3 * s.o.Shared.MaxAge() }
+// distrustShared keeps this replica off the shared tier's entries of
+// changed users or sessions (no-op without a shared tier) until any entry
+// read before the change has expired: put at most MaxAge after its read,
+// living MaxAge more, plus margin.
+func (s *Service) distrustShared(ids ...string) {
+	if s.o.Shared != nil {
+		s.distrust.add(s.o.Now(), 3*s.o.Shared.MaxAge(), ids...)
+	}
+}
 
 // distrustList is a set of ids, each until a deadline. Overflow makes it
 // distrust everything for the longest deadline instead of growing.

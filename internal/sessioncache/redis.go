@@ -121,9 +121,9 @@ end
 return seq
 `)
 
-// mark: KEYS[1] a user's mark or the global one; ARGV prefix, candidate
-// generation, ttl ms.
-var mark = redis.NewScript(genScript + `
+// markKey: KEYS[1] a user's mark or the global one; ARGV prefix,
+// candidate generation, ttl ms.
+var markKey = redis.NewScript(genScript + `
 local seq = redis.call('INCR', ARGV[1] .. 'seq')
 redis.call('SET', KEYS[1], seq, 'PX', ARGV[3])
 return seq
@@ -198,7 +198,7 @@ func (r *Redis) flush(ctx context.Context) error {
 	if unmarked == 0 {
 		return nil
 	}
-	if err := mark.Run(ctx, r.rdb, []string{r.prefix + "g"}, r.prefix, candidate(), ms(markTTL)).Err(); err != nil {
+	if err := markKey.Run(ctx, r.rdb, []string{r.prefix + "g"}, r.prefix, candidate(), ms(markTTL)).Err(); err != nil {
 		return r.fail(err, false)
 	}
 	r.mu.Lock()
@@ -323,40 +323,34 @@ func (r *Redis) Put(ctx context.Context, c session.Cached) error {
 	return nil
 }
 
-// Ended implements session.Shared. It is always attempted, breaker or
-// not: an invalidation must not be skipped because a read failed earlier.
+// Ended implements session.Shared.
 func (r *Redis) Ended(ctx context.Context, ids []string) error {
-	if err := r.flush(ctx); err != nil {
-		r.lost()
-		return err
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
 	}
-	args := make([]any, 0, len(ids)+3)
-	args = append(args, r.prefix, candidate(), ms(markTTL))
-	for _, id := range ids {
-		args = append(args, id)
-	}
-	if err := ended.Run(ctx, r.rdb, nil, args...).Err(); err != nil {
-		return r.fail(err, true)
-	}
-	return nil
+	return r.mark(ctx, ended, nil, args...)
 }
 
-// UserChanged implements session.Shared; like Ended it is always
-// attempted.
+// UserChanged implements session.Shared.
 func (r *Redis) UserChanged(ctx context.Context, userID string) error {
+	return r.mark(ctx, markKey, []string{r.prefix + "u:" + userID})
+}
+
+// mark runs an invalidation script (ARGV: prefix, candidate generation,
+// mark ttl, then extra). It is always attempted, breaker or not: an
+// invalidation must not be skipped because a read failed earlier. One
+// that fails is made up for by a global flush once Redis answers.
+func (r *Redis) mark(ctx context.Context, script *redis.Script, keys []string, extra ...any) error {
 	if err := r.flush(ctx); err != nil {
-		r.lost()
+		r.mu.Lock()
+		r.unmarked++
+		r.mu.Unlock()
 		return err
 	}
-	if err := mark.Run(ctx, r.rdb, []string{r.prefix + "u:" + userID}, r.prefix, candidate(), ms(markTTL)).Err(); err != nil {
+	args := append([]any{r.prefix, candidate(), ms(markTTL)}, extra...)
+	if err := script.Run(ctx, r.rdb, keys, args...).Err(); err != nil {
 		return r.fail(err, true)
 	}
 	return nil
-}
-
-// lost records a mark that was not written.
-func (r *Redis) lost() {
-	r.mu.Lock()
-	r.unmarked++
-	r.mu.Unlock()
 }

@@ -53,6 +53,15 @@ func found(t *testing.T, c *sessioncache.Redis, hash, id string) (session.Cached
 	return e, ok
 }
 
+// put offers the test entry with ticket to c; a refused Put is not an
+// error, only a failed call is.
+func put(t *testing.T, c *sessioncache.Redis, ticket string) {
+	t.Helper()
+	if err := c.Put(context.Background(), entry(ticket)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestPutAndLookupByHashAndID(t *testing.T) {
 	rdb, prefix := redistest.Client(t)
 	c := sessioncache.New(rdb, prefix, sessioncache.Options{})
@@ -94,9 +103,7 @@ func TestEndedIsNeverServedAgain(t *testing.T) {
 	ctx := context.Background()
 	c := sessioncache.New(rdb, prefix, sessioncache.Options{})
 	before := miss(t, c, "s1")
-	if err := c.Put(ctx, entry(before)); err != nil {
-		t.Fatal(err)
-	}
+	put(t, c, before)
 	if err := c.Ended(ctx, []string{"s1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -109,9 +116,7 @@ func TestEndedIsNeverServedAgain(t *testing.T) {
 	// A replica that read the store before the end cannot put it back,
 	// and neither can one that read it after.
 	for _, ticket := range []string{before, miss(t, c, "s1")} {
-		if err := c.Put(ctx, entry(ticket)); err != nil {
-			t.Fatal(err)
-		}
+		put(t, c, ticket)
 		if _, ok := found(t, c, "h1", ""); ok {
 			t.Fatalf("put with ticket %s brought an ended session back", ticket)
 		}
@@ -127,9 +132,7 @@ func TestUserChangedHidesOlderReads(t *testing.T) {
 	ctx := context.Background()
 	c := sessioncache.New(rdb, prefix, sessioncache.Options{})
 	stored := miss(t, c, "s1")
-	if err := c.Put(ctx, entry(stored)); err != nil {
-		t.Fatal(err)
-	}
+	put(t, c, stored)
 	started := miss(t, c, "other") // a read that began before the change...
 	if err := c.UserChanged(ctx, "u1"); err != nil {
 		t.Fatal(err)
@@ -137,16 +140,12 @@ func TestUserChangedHidesOlderReads(t *testing.T) {
 	if _, ok := found(t, c, "h1", ""); ok {
 		t.Fatal("entry stored before the user changed is still served")
 	}
-	if err := c.Put(ctx, entry(started)); err != nil { // ...and ends after it
-		t.Fatal(err)
-	}
+	put(t, c, started) // ...and ends after it
 	if _, ok := found(t, c, "h1", ""); ok {
 		t.Fatal("a read that began before the change was stored")
 	}
 	// A read that began after the change is stored and served.
-	if err := c.Put(ctx, entry(miss(t, c, "s1"))); err != nil {
-		t.Fatal(err)
-	}
+	put(t, c, miss(t, c, "s1"))
 	if _, ok := found(t, c, "h1", ""); !ok {
 		t.Fatal("a read after the change was not stored")
 	}
@@ -177,15 +176,11 @@ func TestEmptyRestartVoidsOlderTickets(t *testing.T) {
 	if err := rdb.Del(ctx, keys...).Err(); err != nil { // Redis restarted empty
 		t.Fatal(err)
 	}
-	if err := c.Put(ctx, entry(started)); err != nil {
-		t.Fatal(err)
-	}
+	put(t, c, started)
 	if _, ok := found(t, c, "h1", ""); ok {
 		t.Fatal("a read from before the restart was stored after it")
 	}
-	if err := c.Put(ctx, entry(miss(t, c, "s1"))); err != nil {
-		t.Fatal(err)
-	}
+	put(t, c, miss(t, c, "s1"))
 	if _, ok := found(t, c, "h1", ""); !ok {
 		t.Fatal("a read after the restart was not stored")
 	}
@@ -234,9 +229,7 @@ func TestOutageFallsBackAndFlushesOnReturn(t *testing.T) {
 	t.Cleanup(func() { flaky.Close() })
 	a := sessioncache.New(flaky, prefix, sessioncache.Options{Breaker: time.Hour})
 	b := sessioncache.New(base, prefix, sessioncache.Options{})
-	if err := b.Put(ctx, entry(miss(t, b, "s1"))); err != nil {
-		t.Fatal(err)
-	}
+	put(t, b, miss(t, b, "s1"))
 
 	down.Store(true)
 	if _, _, _, err := a.Lookup(ctx, "h1", ""); err == nil {
@@ -266,9 +259,7 @@ func TestOutageFallsBackAndFlushesOnReturn(t *testing.T) {
 		t.Fatal("an entry older than a lost end is still served after Redis came back")
 	}
 	// Reads that begin after the flush are cached again.
-	if err := b.Put(ctx, entry(miss(t, b, "s1"))); err != nil {
-		t.Fatal(err)
-	}
+	put(t, b, miss(t, b, "s1"))
 	if _, ok := found(t, b, "", "s1"); !ok {
 		t.Fatal("the tier did not recover after the flush")
 	}
