@@ -8,7 +8,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/emailflow"
 	"github.com/gatehouse-auth/gatehouse/internal/identity"
-	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/validation"
 )
 
@@ -128,19 +127,14 @@ func (s *Server) handleVerifyEmail(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	u, err := s.confirmEmail(r, tok)
+	// The flow drops the user's cached sessions on every replica, so they
+	// see the verified address at once (O15).
+	u, err := s.d.Email.ConfirmVerification(r.Context(), tok)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"user": viewUser(u)})
 	return nil
-}
-
-// confirmEmail redeems a verification token (O15); the flow drops the
-// user's cached sessions on every replica, so they see the verified
-// address at once.
-func (s *Server) confirmEmail(r *http.Request, tok string) (store.User, error) {
-	return s.d.Email.ConfirmVerification(r.Context(), tok)
 }
 
 func (s *Server) handlePasswordReset(w http.ResponseWriter, r *http.Request) error {

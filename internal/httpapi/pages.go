@@ -5,7 +5,7 @@ package httpapi
 // helpers with the JSON API: the guard middleware already refuses
 // cross-origin unsafe requests (T8/T9), and each page handler calls the
 // same helper its JSON twin calls (passwordLogin, register, openSession,
-// endSession, requestByAddress, limitRedeem, confirmEmail). Pages work
+// endSession, requestByAddress, limitRedeem; emailflow for tokens). Pages work
 // without JavaScript; a GET never changes state, so a link that carries a
 // one-time token shows a form and only the POST redeems it (mail scanners
 // prefetch links).

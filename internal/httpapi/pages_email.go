@@ -101,7 +101,7 @@ func (s *site) postVerifyEmail(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || tok == "" {
 		return err
 	}
-	if _, err := s.confirmEmail(r, tok); errors.Is(err, emailflow.ErrInvalidToken) {
+	if _, err := s.d.Email.ConfirmVerification(r.Context(), tok); errors.Is(err, emailflow.ErrInvalidToken) {
 		s.invalidLink(w, r, "/verify-email", "Send a new link")
 		return nil
 	} else if err != nil {
