@@ -212,9 +212,7 @@ func (s *Store) KnownDevice(ctx context.Context, userID, ip, userAgent, exceptSe
 		return false, false, nil
 	}
 	var same, any int
-	err := s.r.QueryRowContext(ctx, s.d.rebind(`SELECT
- (SELECT count(*) FROM (SELECT 1 FROM sessions WHERE user_id = ? AND ip_address = ? AND user_agent = ? AND id <> ? LIMIT 1) a),
- (SELECT count(*) FROM (SELECT 1 FROM sessions WHERE user_id = ? AND id <> ? LIMIT 1) b)`),
+	err := s.queryRow(ctx, qKnownDevice,
 		userID, ip, userAgent, exceptOrNil(exceptSessionID), userID, exceptOrNil(exceptSessionID)).Scan(&same, &any)
 	return same > 0, any > 0, s.wrap("known device", err)
 }

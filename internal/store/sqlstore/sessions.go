@@ -39,8 +39,7 @@ func (s *Store) scanSessionUser(row interface{ Scan(...any) error }) (store.Sess
 }
 
 func (s *Store) sessionUserQuery(where string) string {
-	q := strings.Replace(sessionUserSelect, "ROLES_OF", s.rolesOf(), 1)
-	return s.d.rebind(q + where)
+	return strings.Replace(sessionUserSelect, "ROLES_OF", s.rolesOf(), 1) + where
 }
 
 // CreateSession stores a session, optionally its first refresh token, and
@@ -63,8 +62,7 @@ func (s *Store) CreateSession(ctx context.Context, x *store.Session, rt *store.R
 		x.LastSeenAt = x.CreatedAt
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := s.exec(ctx, tx, `INSERT INTO sessions (id, user_id, token_hash, status, ip_address, user_agent, amr, created_at, updated_at, last_seen_at, expires_at, idle_expires_at)
- VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := s.exec(ctx, tx, qInsertSession,
 			x.ID, x.UserID, x.TokenHash, x.Status, x.IPAddress, x.UserAgent, strings.Join(x.AMR, ","), s.d.t(x.CreatedAt), s.d.t(x.UpdatedAt),
 			s.d.t(x.LastSeenAt), s.d.t(x.ExpiresAt), s.d.t(x.IdleExpiresAt))
 		if err != nil {
@@ -89,20 +87,14 @@ func (s *Store) insertRefresh(ctx context.Context, tx *sql.Tx, rt *store.Refresh
 	if rt.CreatedAt.IsZero() {
 		rt.CreatedAt = s.now()
 	}
-	_, err := s.exec(ctx, tx, `INSERT INTO refresh_tokens (id, session_id, user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, tx, qInsertRefresh,
 		rt.ID, rt.SessionID, rt.UserID, rt.TokenHash, s.d.t(rt.CreatedAt), s.d.t(rt.ExpiresAt))
 	return err
 }
 
 // GetSessionByTokenHash returns the session and its user in one query.
 func (s *Store) GetSessionByTokenHash(ctx context.Context, tokenHash string) (store.Session, store.User, error) {
-	var row *sql.Row
-	if s.qSessionByHash != nil {
-		row = s.qSessionByHash.QueryRowContext(ctx, tokenHash)
-	} else {
-		row = s.r.QueryRowContext(ctx, s.sessionUserQuery(` WHERE s.token_hash = ?`), tokenHash)
-	}
-	x, u, err := s.scanSessionUser(row)
+	x, u, err := s.scanSessionUser(s.queryRow(ctx, s.q.sessionByHash, tokenHash))
 	return x, u, s.wrap("get session", err)
 }
 
@@ -111,13 +103,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (store.Session, store
 	if !validUUID(id) {
 		return store.Session{}, store.User{}, fmt.Errorf("get session: %w", store.ErrNotFound)
 	}
-	var row *sql.Row
-	if s.qSessionByID != nil {
-		row = s.qSessionByID.QueryRowContext(ctx, id)
-	} else {
-		row = s.r.QueryRowContext(ctx, s.sessionUserQuery(` WHERE s.id = ?`), id)
-	}
-	x, u, err := s.scanSessionUser(row)
+	x, u, err := s.scanSessionUser(s.queryRow(ctx, s.q.sessionByID, id))
 	return x, u, s.wrap("get session", err)
 }
 
@@ -127,7 +113,7 @@ func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, idleExpir
 		return fmt.Errorf("touch session: %w", store.ErrNotFound)
 	}
 	return s.wrap("touch session", s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := s.exec(ctx, tx, `UPDATE sessions SET last_seen_at = ?, idle_expires_at = ?, updated_at = ? WHERE id = ? AND status = 'active'`,
+		res, err := s.exec(ctx, tx, qTouchSession,
 			s.d.t(lastSeen), s.d.t(idleExpires), s.d.t(lastSeen), id)
 		if err != nil {
 			return err
@@ -255,7 +241,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 		var id, sessionID, userID string
 		var expires time.Time
 		var used, revoked *time.Time
-		err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT id, session_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ?`+s.d.ForUpdate), oldHash).
+		err := s.txQueryRow(ctx, tx, s.q.refreshByHash, oldHash).
 			Scan(&id, &sessionID, &userID, timeScan{&expires}, nullTimeScan{&used}, nullTimeScan{&revoked})
 		if err != nil {
 			return err
@@ -276,14 +262,14 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 		if revoked != nil || !expires.After(now) {
 			return store.ErrNotFound
 		}
-		res, err := s.exec(ctx, tx, `UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL`, s.d.t(now), id)
+		res, err := s.exec(ctx, tx, qSpendRefresh, s.d.t(now), id)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return store.ErrNotFound
 		}
-		x, u, err = s.scanSessionUser(tx.QueryRowContext(ctx, s.sessionUserQuery(` WHERE s.id = ?`), sessionID))
+		x, u, err = s.scanSessionUser(s.txQueryRow(ctx, tx, s.q.sessionByID, sessionID))
 		if err != nil {
 			return err
 		}
