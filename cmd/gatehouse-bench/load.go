@@ -97,8 +97,8 @@ type scenario struct {
 	// worker returns the request function of worker i.
 	worker func(i int) requestFunc
 	// pids are the server processes whose CPU (summed) and peak RSS (the
-	// largest) the scenario measures; for the floor that is the benchmark
-	// itself, ["self"].
+	// largest) the scenario measures, each with its hash workers; for the
+	// floor that is the benchmark itself, ["self"].
 	pids []string
 }
 
@@ -139,8 +139,9 @@ type Result struct {
 	// Gen are the same figure.
 	CPU      cpuUse
 	CPUKnown bool
-	// PeakRSS is VmHWM of the server over warm-up and window (reset just
-	// before the scenario); -1 if it could not be read or reset.
+	// PeakRSS is VmHWM of the server plus that of each of its hash
+	// workers, over warm-up and window (reset just before the scenario);
+	// -1 if it could not be read or reset.
 	PeakRSS int64
 }
 
@@ -166,7 +167,9 @@ func runScenario(ctx context.Context, sc scenario, opts runOptions) Result {
 	res := Result{Name: sc.name, Concurrency: sc.concurrency, NonOK: map[int]int{}, PeakRSS: -1}
 	resetOK := true
 	for _, pid := range sc.pids {
-		resetOK = resetOK && resetPeakRSS(pid) == nil
+		for _, p := range processTree(pid) {
+			resetOK = resetOK && resetPeakRSS(p) == nil
+		}
 	}
 
 	start := time.Now()
@@ -219,7 +222,7 @@ func runScenario(ctx context.Context, sc scenario, opts runOptions) Result {
 	wg.Wait()
 	if resetOK {
 		for _, pid := range sc.pids {
-			if hwm, err := procStatusBytes(pid, "VmHWM"); err == nil {
+			if hwm, err := treePeakRSS(pid); err == nil {
 				res.PeakRSS = max(res.PeakRSS, hwm)
 			}
 		}

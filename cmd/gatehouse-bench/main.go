@@ -29,7 +29,9 @@
 //	                     (e.g. --config=tuning.yaml to try other settings)
 //	-json                print the report as JSON
 //	-server-cpuprofile F run the server in-process in a child copy of this
-//	                     program and write its CPU profile to F
+//	                     program and write its CPU profile to F (that server
+//	                     hashes in its own goroutines, as with
+//	                     password.in_process: true)
 //	-wait-quiet DURATION before each measurement, wait up to this long for the
 //	                     rest of the machine to use under 0.25 cores, and measure
 //	                     again (up to 5 times, keeping the quietest) when other
@@ -73,9 +75,10 @@
 // rate in this process with the server's own password package and default
 // parameters on GOMAXPROCS goroutines. It reads the server's peak RSS
 // (VmHWM, reset before each scenario) and every process's CPU time from
-// /proc, so each scenario also shows the cores used by the server, by the
-// load generator, by the server's PostgreSQL backends and by everything
-// else.
+// /proc, so each scenario also shows the cores used by the server (with
+// its password-hash worker processes: their CPU and peak RSS are added to
+// the server's), by the load generator, by the server's PostgreSQL
+// backends and by everything else.
 //
 // The server runs with --disable-rate-limits, GATEHOUSE_LOG_LEVEL=warn,
 // a temp --data-dir and, with a database URL, a random
@@ -326,7 +329,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// VmHWM so far covers start-up and setup; each scenario resets it.
-	peak, err := procStatusBytes(srv.pid, "VmHWM")
+	peak, err := treePeakRSS(srv.pid)
 	if err != nil {
 		peak = -1
 	}
@@ -440,7 +443,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			peak = max(peak, res.PeakRSS)
 		}
 	}
-	if hwm, err := procStatusBytes(srv.pid, "VmHWM"); err == nil && peak >= 0 {
+	if hwm, err := treePeakRSS(srv.pid); err == nil && peak >= 0 {
 		peak = max(peak, hwm)
 	}
 	rep.PeakRSSMiB = mib(peak)

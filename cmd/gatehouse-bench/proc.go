@@ -52,6 +52,43 @@ func resetPeakRSS(pid string) error {
 	return os.WriteFile("/proc/"+pid+"/clear_refs", []byte("5"), 0)
 }
 
+// processTree returns pid and its descendants (a server's password-hash
+// worker processes), from /proc/<pid>/task/<tid>/children: a child is
+// listed under the thread that started it, so every thread is read.
+// "self" has none counted: the floor runs in this process, whose only
+// children are the servers.
+func processTree(pid string) []string {
+	tree := []string{pid}
+	if pid == "self" {
+		return tree
+	}
+	for i := 0; i < len(tree); i++ {
+		tasks, _ := os.ReadDir("/proc/" + tree[i] + "/task")
+		for _, t := range tasks {
+			b, err := os.ReadFile("/proc/" + tree[i] + "/task/" + t.Name() + "/children")
+			if err != nil {
+				continue
+			}
+			tree = append(tree, strings.Fields(string(b))...)
+		}
+	}
+	return tree
+}
+
+// treePeakRSS is the sum of VmHWM over pid's process tree: the most the
+// server and its workers can have held at once.
+func treePeakRSS(pid string) (int64, error) {
+	var sum int64
+	for _, p := range processTree(pid) {
+		hwm, err := procStatusBytes(p, "VmHWM")
+		if err != nil {
+			return 0, err
+		}
+		sum += hwm
+	}
+	return sum, nil
+}
+
 // procCPU returns the user+system CPU time the process has used so far.
 func procCPU(pid string) (time.Duration, error) {
 	b, err := os.ReadFile("/proc/" + pid + "/stat")
@@ -193,15 +230,22 @@ func sampleCPU(pids []string, db string) cpuSample {
 	return s
 }
 
-// procsCPU is the CPU time of every process in pids together.
+// procsCPU is the CPU time of every process in pids and their
+// descendants together. A worker that exited between two samples takes
+// its time with it; one started between them brings all of its own.
 func procsCPU(pids []string) (time.Duration, error) {
 	var sum time.Duration
 	for _, pid := range pids {
-		t, err := procCPU(pid)
-		if err != nil {
-			return 0, err
+		for _, p := range processTree(pid) {
+			t, err := procCPU(p)
+			if err != nil {
+				if p != pid {
+					continue // a worker gone meanwhile
+				}
+				return 0, err
+			}
+			sum += t
 		}
-		sum += t
 	}
 	return sum, nil
 }

@@ -31,8 +31,8 @@ type Report struct {
 	Starts           []StartReport  `json:"starts"`
 	Argon            ArgonReport    `json:"argon2id"`
 	Scenarios        []ScenarioJSON `json:"scenarios"`
-	// PeakRSSMiB is VmHWM of the server process that took the load, over
-	// its whole life.
+	// PeakRSSMiB is VmHWM of the server process that took the load plus
+	// that of each of its hash workers, over their whole lives.
 	PeakRSSMiB float64  `json:"peak_rss_mib"`
 	Targets    []Target `json:"targets"`
 	// Replicas is how many servers shared the load.

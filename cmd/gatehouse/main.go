@@ -9,14 +9,39 @@ import (
 	"syscall"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
 )
 
+// hashWorkerCommand is the hidden command `gatehouse serve` starts its
+// password-hash worker processes with (password.ProcessPool).
+const hashWorkerCommand = "hash-worker"
+
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == hashWorkerCommand {
+		os.Exit(hashWorker())
+	}
 	withRuntimeDefaults(execve)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := app.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	var o app.Options
+	if exe, err := os.Executable(); err == nil {
+		o.HashWorker = []string{exe, hashWorkerCommand}
+	}
+	if err := app.RunWith(ctx, o, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "gatehouse:", err)
 		os.Exit(1)
 	}
+}
+
+// hashWorker serves hash requests on stdin until the server closes it.
+// Ctrl-C and SIGTERM reach the whole process group; the worker ignores
+// them so that the server, shutting down gracefully, can still finish the
+// logins in flight, and then ends the worker by closing its input.
+func hashWorker() int {
+	signal.Ignore(os.Interrupt, syscall.SIGTERM)
+	if err := password.ServeWorker(os.Stdin, os.Stdout, password.DefaultMaxMemory); err != nil {
+		fmt.Fprintln(os.Stderr, "gatehouse hash-worker:", err)
+		return 1
+	}
+	return 0
 }

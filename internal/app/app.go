@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -56,13 +57,28 @@ Run "gatehouse serve -h" for the server flags.
 
 // Run is the whole program, testable: args exclude the program name.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return RunWith(ctx, Options{}, args, getenv, stdout, stderr)
+}
+
+// Options are what the program calling RunWith supplies beyond the command
+// line.
+type Options struct {
+	// HashWorker is the command that starts a password-hash worker process:
+	// the gatehouse binary with its "hash-worker" command, which runs
+	// password.ServeWorker. When it is set, serve hashes in such processes
+	// (unless password.in_process is true); when nil, in its goroutines.
+	HashWorker []string
+}
+
+// RunWith is Run with o.
+func RunWith(ctx context.Context, o Options, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
 	}
 	switch args[0] {
 	case "serve":
-		return serve(ctx, args[1:], getenv, stdout, stderr, nil)
+		return serve(ctx, args[1:], getenv, stdout, stderr, nil, o)
 	case "migrate":
 		return migrate(ctx, args[1:], getenv, stdout, stderr)
 	case "users":
@@ -157,17 +173,54 @@ type core struct {
 	engine *authz.Engine
 	// notify receives account notices once the mail flows are wired
 	// (nil for CLI commands, which send no mail).
-	notify   *emailflow.Service
-	cfg      config.Config
-	log      *slog.Logger
-	st       *sqlstore.Store
-	hasher   *password.Hasher
+	notify *emailflow.Service
+	cfg    config.Config
+	log    *slog.Logger
+	st     *sqlstore.Store
+	hasher *password.Hasher
+	// pool runs the hashes in worker processes (nil: in-process).
+	pool     *password.ProcessPool
 	rbac     *authz.RBAC
 	sessions *session.Service
 	identity *identity.Service
 }
 
-func buildCore(ctx context.Context, c config.Config, log *slog.Logger, po *password.Options) (*core, error) {
+// close ends the hash workers and closes the store.
+func (co *core) close() error {
+	if co.pool != nil {
+		if err := co.pool.Close(); err != nil {
+			co.log.Warn("hash workers did not exit cleanly", "err", err)
+		}
+	}
+	return co.st.Close()
+}
+
+// hashWorkerEnv is the environment of a hash worker: the server's without
+// its GATEHOUSE_ variables, with GOMAXPROCS set to the hash parallelism (a worker computes one hash at a
+// time) and the runtime default of cmd/gatehouse (madvdontneed=0: each
+// hash frees its memory, and the next would fault it in again) unless
+// GODEBUG already chooses.
+func hashWorkerEnv(environ []string, lanes uint8) []string {
+	env := make([]string, 0, len(environ)+2)
+	godebug := ""
+	for _, kv := range environ {
+		switch {
+		case strings.HasPrefix(kv, "GOMAXPROCS="), strings.HasPrefix(kv, "GATEHOUSE_"):
+			// A worker needs no configuration, and none of its secrets.
+			continue
+		case strings.HasPrefix(kv, "GODEBUG="):
+			godebug = strings.TrimPrefix(kv, "GODEBUG=")
+			continue
+		}
+		env = append(env, kv)
+	}
+	if !strings.Contains(godebug, "madvdontneed=") {
+		godebug = strings.TrimPrefix(godebug+",madvdontneed=0", ",")
+	}
+	return append(env, fmt.Sprintf("GOMAXPROCS=%d", max(1, int(lanes))), "GODEBUG="+godebug)
+}
+
+func buildCore(ctx context.Context, c config.Config, log *slog.Logger, po *password.Options, hashWorker []string) (*core, error) {
 	st, err := openStore(ctx, c)
 	if err != nil {
 		return nil, err
@@ -175,6 +228,20 @@ func buildCore(ctx context.Context, c config.Config, log *slog.Logger, po *passw
 	opts := passwordOptions(c)
 	if po != nil {
 		opts = *po
+	}
+	var pool *password.ProcessPool
+	if len(hashWorker) > 0 && !c.Password.InProcess {
+		if opts.Workers == 0 {
+			opts.Workers = runtime.GOMAXPROCS(0)
+		}
+		pool, err = password.NewProcessPool(password.PoolOptions{
+			Command: hashWorker, Env: hashWorkerEnv(os.Environ(), opts.Params.Parallelism), Size: opts.Workers,
+		})
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("password: %w", err)
+		}
+		opts.Pool = pool
 	}
 	h, err := password.NewHasher(opts)
 	if err != nil {
@@ -191,7 +258,7 @@ func buildCore(ctx context.Context, c config.Config, log *slog.Logger, po *passw
 		Policy: password.Policy{MinLength: c.Password.MinLength, MaxLength: c.Password.MaxLength},
 		Log:    log, RequireEmailVerification: c.RequireEmailVerification,
 	})
-	co := &core{cfg: c, log: log, st: st, hasher: h, rbac: rbac, sessions: sessions, identity: ident}
+	co := &core{cfg: c, log: log, st: st, hasher: h, pool: pool, rbac: rbac, sessions: sessions, identity: ident}
 	// A changed user is dropped from this replica's cache at once and, with
 	// Redis, from every other replica's.
 	ident.SetOnUserChanged(co.identityChanged)
@@ -284,6 +351,9 @@ type BuildOptions struct {
 	// Password overrides the hashing options from the configuration
 	// (tests use cheap parameters).
 	Password *password.Options
+	// HashWorker, when set, is the command of the password-hash worker
+	// processes (see Options.HashWorker).
+	HashWorker []string
 }
 
 // Gatehouse is a fully wired server: the HTTP handler and the services
@@ -338,7 +408,7 @@ func (g *Gatehouse) Close() error {
 	if g.core.rdb != nil {
 		_ = g.core.rdb.Close()
 	}
-	return g.Store.Close()
+	return g.core.close()
 }
 
 // Build opens the store (running migrations), loads or creates the
@@ -350,13 +420,13 @@ func Build(ctx context.Context, c config.Config, log *slog.Logger, o BuildOption
 	if err != nil {
 		return nil, err
 	}
-	co, err := buildCore(ctx, c, log, o.Password)
+	co, err := buildCore(ctx, c, log, o.Password, o.HashWorker)
 	if err != nil {
 		return nil, err
 	}
 	g, err := wire(ctx, co, mk)
 	if err != nil {
-		co.st.Close()
+		co.close()
 		return nil, err
 	}
 	return g, nil
@@ -449,20 +519,20 @@ func wire(ctx context.Context, co *core, mk keyset.MasterKey) (*Gatehouse, error
 // (tests and the benchmark use it).
 type Ready func(addr string)
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready Ready) error {
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready Ready, o Options) error {
 	c, _, err := loadConfig("serve", args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	log := newLogger(c, stderr)
 	start := time.Now()
-	g, err := Build(ctx, c, log, BuildOptions{})
+	g, err := Build(ctx, c, log, BuildOptions{HashWorker: o.HashWorker})
 	if err != nil {
 		return err
 	}
 	defer g.Close()
-	// Start-up hashed the dummy password (one full argon2id, ~19 MiB);
-	// hand that memory back so an idle server stays small.
+	// Hand start-up's garbage (migrations, key loading) back so an idle
+	// server stays small.
 	debug.FreeOSMemory()
 	srv := &http.Server{
 		Handler:           g.Handler,

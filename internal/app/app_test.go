@@ -37,7 +37,9 @@ func TestServeAndCLI(t *testing.T) {
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	var logs bytes.Buffer
-	go func() { done <- serve(ctx, nil, envOf(env), io.Discard, &logs, func(a string) { addrc <- a }) }()
+	go func() {
+		done <- serve(ctx, nil, envOf(env), io.Discard, &logs, func(a string) { addrc <- a }, Options{})
+	}()
 	var addr string
 	select {
 	case addr = <-addrc:
@@ -162,7 +164,7 @@ func TestPostgresNeedsMasterKey(t *testing.T) {
 	c := map[string]string{"GATEHOUSE_DATA_DIR": t.TempDir(), "GATEHOUSE_HTTP": "127.0.0.1:0"}
 	url := pgtest.NewDatabase(t)
 	c["GATEHOUSE_DATABASE_URL"] = url
-	err := serve(context.Background(), nil, envOf(c), io.Discard, io.Discard, nil)
+	err := serve(context.Background(), nil, envOf(c), io.Discard, io.Discard, nil, Options{})
 	if err == nil || !strings.Contains(err.Error(), "GATEHOUSE_MASTER_KEY") {
 		t.Fatalf("serve on PostgreSQL without a master key: %v", err)
 	}
@@ -171,7 +173,9 @@ func TestPostgresNeedsMasterKey(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ready := make(chan string, 1)
-	go func() { done <- serve(ctx, nil, envOf(c), io.Discard, io.Discard, func(a string) { ready <- a }) }()
+	go func() {
+		done <- serve(ctx, nil, envOf(c), io.Discard, io.Discard, func(a string) { ready <- a }, Options{})
+	}()
 	select {
 	case addr := <-ready:
 		res, err := http.Get("http://" + addr + "/readyz")

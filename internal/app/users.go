@@ -67,11 +67,11 @@ func users(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	log := newLogger(c, stderr)
-	co, err := buildCore(ctx, c, log, nil)
+	co, err := buildCore(ctx, c, log, nil, nil)
 	if err != nil {
 		return err
 	}
-	defer co.st.Close()
+	defer co.close()
 	ctx = audit.WithMeta(ctx, audit.Meta{UserAgent: cliAgent()})
 	switch sub {
 	case "create":

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,18 +23,32 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/redistest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/pgtest"
 )
 
 // serveEnv turns a copy of the test binary into a Gatehouse process: the
-// same app.Run that cmd/gatehouse calls.
-const serveEnv = "GATEHOUSE_CLUSTERTEST_PROCESS"
+// same app.RunWith that cmd/gatehouse calls, with the same password-hash
+// worker processes (copies of the test binary started with hashWorkerArg;
+// they get no GATEHOUSE_ variable, so the argument is what marks them).
+const (
+	serveEnv      = "GATEHOUSE_CLUSTERTEST_PROCESS"
+	hashWorkerArg = "hash-worker"
+)
 
 func TestMain(m *testing.M) {
+	if len(os.Args) == 2 && os.Args[1] == hashWorkerArg {
+		signal.Ignore(os.Interrupt, syscall.SIGTERM)
+		if err := password.ServeWorker(os.Stdin, os.Stdout, password.DefaultMaxMemory); err != nil {
+			fmt.Fprintln(os.Stderr, "hash worker:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if os.Getenv(serveEnv) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err := app.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+		err := app.RunWith(ctx, app.Options{HashWorker: []string{os.Args[0], hashWorkerArg}}, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 		stop()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "gatehouse:", err)
@@ -198,6 +213,42 @@ func (c *cluster) start(r *replica) {
 
 // kill ends r with SIGKILL: no shutdown, no flushing, nothing in flight
 // finishes.
+// childPIDs lists the child processes of pid (Linux: a child is listed
+// under the thread that started it); nil elsewhere.
+func childPIDs(pid int) []int {
+	var out []int
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			var n int
+			if _, err := fmt.Sscan(f, &n); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// awaitGone waits up to d for process pid to end (an ended child of an
+// ended parent is reaped by init, so its /proc entry goes away).
+func awaitGone(pid int, d time.Duration) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return true
+		}
+		// A zombie waiting for its reaper has ended too.
+		if i := bytes.LastIndexByte(b, ')'); i > 0 && len(b) > i+2 && b[i+2] == 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *cluster) kill(r *replica) {
 	r.killed = true
 	_ = r.cmd.Process.Kill()
@@ -555,7 +606,7 @@ func TestClusterSIGKILLLosesNothingAcknowledged(t *testing.T) {
 		replica  int
 		signups  []string // emails whose signup was answered 201
 		lastName string   // the last name a PATCH was answered 200 for
-		inFlight string   // a name sent without an answer (the kill may have cut it)
+		inFlight string   // the first name sent without an answer since the last one answered (the kill may have cut it)
 	}
 	ws := make([]*worker, workers)
 	for w := range ws {
@@ -565,6 +616,11 @@ func TestClusterSIGKILLLosesNothingAcknowledged(t *testing.T) {
 	}
 
 	victim := c.rs[2]
+	// Its logins ran in hash worker processes; they must not outlive it.
+	hashWorkers := childPIDs(victim.cmd.Process.Pid)
+	if runtime.GOOS == "linux" && len(hashWorkers) == 0 {
+		t.Fatalf("replica %d hashed without worker processes", victim.n)
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w, wk := range ws {
@@ -587,7 +643,9 @@ func TestClusterSIGKILLLosesNothingAcknowledged(t *testing.T) {
 				switch {
 				case err == nil && code == http.StatusOK:
 					wk.lastName, wk.inFlight = name, ""
-				case err != nil:
+				case err != nil && wk.inFlight == "":
+					// The first update left unanswered may have been
+					// applied; the later ones met a dead replica.
 					wk.inFlight = name
 				}
 			}
@@ -599,6 +657,11 @@ func TestClusterSIGKILLLosesNothingAcknowledged(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	close(stop)
 	wg.Wait()
+	for _, pid := range hashWorkers {
+		if !awaitGone(pid, 5*time.Second) {
+			t.Fatalf("hash worker %d of the killed replica still runs", pid)
+		}
+	}
 
 	total, onVictim := 0, 0
 	for w, wk := range ws {

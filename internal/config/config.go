@@ -72,8 +72,12 @@ type Password struct {
 	Parallelism uint8  `yaml:"parallelism"`
 	Workers     int    `yaml:"workers"`
 	Queue       int    `yaml:"queue"`
-	MinLength   int    `yaml:"min_length"`
-	MaxLength   int    `yaml:"max_length"`
+	// InProcess hashes in the server's own goroutines instead of in
+	// worker processes (when the binary can start them; see
+	// password.ProcessPool).
+	InProcess bool `yaml:"in_process"`
+	MinLength int  `yaml:"min_length"`
+	MaxLength int  `yaml:"max_length"`
 }
 
 // Session holds lifetimes and cookie policy.

@@ -76,6 +76,13 @@ func TestBusyHashingIsRateLimited(t *testing.T) {
 	}
 }
 
+func TestFailedHashWorkerIsUnavailable(t *testing.T) {
+	p, h := toProblem(fmt.Errorf("login: verify password: %w: read: EOF", password.ErrWorker))
+	if p.Status != http.StatusServiceUnavailable || p.Code != "unavailable" || h.Get("Retry-After") == "" || strings.Contains(p.Detail, "EOF") {
+		t.Fatalf("a failed hash worker answers %d %s %q (want 503 unavailable with Retry-After, no cause)", p.Status, p.Code, p.Detail)
+	}
+}
+
 func TestToProblemNeverLeaks(t *testing.T) {
 	p, _ := toProblem(errors.New("pq: password authentication failed for user secret-db-user"))
 	if p.Status != http.StatusInternalServerError || p.Detail != "" || p.Code != "internal" {

@@ -132,7 +132,7 @@ func toProblem(err error) (Problem, http.Header) {
 	case errors.Is(err, password.ErrBusy):
 		h.Set("Retry-After", "1")
 		return problem(429, "rate_limited", "Too many requests", "The server is busy; try again shortly."), h
-	case errors.Is(err, store.ErrUnavailable):
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, password.ErrWorker):
 		h.Set("Retry-After", "5")
 		return problem(503, "unavailable", "Service unavailable", "The service is temporarily unavailable."), h
 	}

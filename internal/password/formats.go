@@ -67,9 +67,10 @@ func defaultParseLimits() parseLimits {
 // storedHash is a parsed hash of any supported format.
 type storedHash interface {
 	// matches recomputes the hash of password with the stored salt and
-	// parameters and compares in constant time. It is the expensive part
-	// and must run inside the Hasher's pool.
-	matches(password string) bool
+	// parameters (argon2id keys through derive) and compares in constant
+	// time. It is the expensive part and must run inside the Hasher's
+	// pool. An error means the check did not happen.
+	matches(derive deriveFunc, password string) (bool, error)
 	// current reports whether the hash is argon2id with exactly p.
 	current(p Params) bool
 }
@@ -129,10 +130,21 @@ type argon2Hash struct {
 	key    []byte
 }
 
-func (h *argon2Hash) matches(password string) bool {
-	p := h.params
-	got := argon2.IDKey([]byte(password), h.salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
-	return subtle.ConstantTimeCompare(got, h.key) == 1
+func (h *argon2Hash) matches(derive deriveFunc, password string) (bool, error) {
+	got, err := derive([]byte(password), h.salt, h.params)
+	if err != nil {
+		return false, err
+	}
+	return subtle.ConstantTimeCompare(got, h.key) == 1, nil
+}
+
+// deriveFunc computes the argon2id key of password with salt and p: in
+// this process (idKey) or in a worker process (ProcessPool.IDKey).
+type deriveFunc func(password, salt []byte, p Params) ([]byte, error)
+
+// idKey is argon2id from x/crypto, in this process.
+func idKey(password, salt []byte, p Params) ([]byte, error) {
+	return argon2.IDKey(password, salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen), nil
 }
 
 func (h *argon2Hash) current(p Params) bool { return h.params == p }
@@ -252,9 +264,9 @@ func parseDecimal(s string, bits int) (uint64, error) {
 // bcryptHash is a validated bcrypt string, compared by x/crypto/bcrypt.
 type bcryptHash struct{ encoded []byte }
 
-func (h *bcryptHash) matches(password string) bool {
+func (h *bcryptHash) matches(_ deriveFunc, password string) (bool, error) {
 	// Like every bcrypt implementation, only the first 72 bytes count.
-	return bcrypt.CompareHashAndPassword(h.encoded, []byte(password)) == nil
+	return bcrypt.CompareHashAndPassword(h.encoded, []byte(password)) == nil, nil
 }
 
 func (h *bcryptHash) current(Params) bool { return false }
@@ -305,8 +317,8 @@ type legacyHash struct {
 	mac  []byte
 }
 
-func (h *legacyHash) matches(password string) bool {
-	return hmac.Equal(legacyMAC(h.salt, password), h.mac)
+func (h *legacyHash) matches(_ deriveFunc, password string) (bool, error) {
+	return hmac.Equal(legacyMAC(h.salt, password), h.mac), nil
 }
 
 func (h *legacyHash) current(Params) bool { return false }

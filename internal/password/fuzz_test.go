@@ -1,12 +1,15 @@
 package password
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -76,6 +79,44 @@ func FuzzVerify(f *testing.F) {
 		// slow shared machines and the race detector.
 		if elapsed > 10*time.Second {
 			t.Fatalf("Verify took %v", elapsed)
+		}
+	})
+}
+
+// FuzzServeWorker feeds a hash worker arbitrary input: it must answer
+// exactly the x/crypto key of each complete in-bounds request, end with an
+// error at the first bad or cut one, and never panic. The memory bound is
+// small so that no input makes the fuzzer hash for long.
+func FuzzServeWorker(f *testing.F) {
+	f.Add(workerRequest([]byte("pw"), []byte("salt-salt"), Params{Memory: 32, Iterations: 1, Parallelism: 1, KeyLen: 16}))
+	f.Add(append(workerRequest(nil, nil, Params{Memory: 8, Iterations: 1, Parallelism: 1, KeyLen: 4}), 1, 2, 3))
+	f.Add([]byte{})
+	f.Add(make([]byte, workerHeaderLen))
+	const maxMemory = 64
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var out bytes.Buffer
+		err := ServeWorker(bytes.NewReader(in), &out, maxMemory)
+		// Replay the stream: every complete in-bounds request before the
+		// first bad one must have its exact key in the output.
+		var want []byte
+		rest := in
+		for len(rest) >= workerHeaderLen {
+			u := func(i int) uint32 { return binary.LittleEndian.Uint32(rest[4*i:]) }
+			pwLen, saltLen, tm, m, lanes, keyLen := u(0), u(1), u(2), u(3), u(4), u(5)
+			if pwLen > workerMaxPassword || saltLen > workerMaxSalt || keyLen == 0 || keyLen > workerMaxKey ||
+				tm == 0 || tm > workerMaxTime || lanes == 0 || lanes > workerMaxLanes || m < 8*lanes || m > maxMemory ||
+				uint64(len(rest)) < uint64(workerHeaderLen)+uint64(pwLen)+uint64(saltLen) {
+				break
+			}
+			body := rest[workerHeaderLen:]
+			want = append(want, argon2.IDKey(body[:pwLen], body[pwLen:pwLen+saltLen], tm, m, uint8(lanes), keyLen)...)
+			rest = body[pwLen+saltLen:]
+		}
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Fatalf("worker answered %d bytes, want %d", out.Len(), len(want))
+		}
+		if (len(rest) == 0) != (err == nil) {
+			t.Fatalf("worker error %v with %d bytes left unparsed", err, len(rest))
 		}
 	})
 }

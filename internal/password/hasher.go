@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
-
-	"golang.org/x/crypto/argon2"
 )
 
 // ErrBusy is returned at once, without hashing, when all workers are busy
@@ -33,6 +31,10 @@ type Options struct {
 	// will compute for a stored hash (hashes from older settings or other
 	// systems may differ from Params). 0 means DefaultMaxMemory (1 GiB).
 	MaxMemory uint32
+	// Pool, when set, computes argon2id keys in worker processes instead
+	// of this process's goroutines (see ProcessPool); its Size should be
+	// Workers. bcrypt and legacy hashes are still checked here.
+	Pool *ProcessPool
 	// AllowWeakParams skips the production floor of Params.Validate, still
 	// requiring parameters argon2id can compute within MaxMemory. It exists
 	// so tests can hash in microseconds; configuration must never set it.
@@ -63,6 +65,8 @@ type Hasher struct {
 	dummy *argon2Hash
 	// dummyRuns counts dummy computations (tests prove the padding runs).
 	dummyRuns atomic.Int64
+	// derive computes argon2id keys (idKey, or the Pool's IDKey).
+	derive deriveFunc
 	// beforeWork, when set, runs inside a worker slot before each hash.
 	// Tests use it to hold a slot deterministically.
 	beforeWork func()
@@ -106,6 +110,10 @@ func NewHasher(o Options) (*Hasher, error) {
 		limits: parseLimits{maxMemory: o.MaxMemory, maxBcryptCost: maxBcryptCost},
 		queue:  int64(o.Queue),
 		slots:  make(chan struct{}, o.Workers),
+		derive: idKey,
+	}
+	if o.Pool != nil {
+		h.derive = o.Pool.IDKey
 	}
 
 	// The dummy has the real parameters and a fresh salt, so verifying a
@@ -145,8 +153,10 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	}
 	p := h.params
 	var key []byte
-	err = h.run(ctx, func() {
-		key = argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
+	err = h.run(ctx, func() error {
+		var err error
+		key, err = h.derive([]byte(password), salt, p)
+		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
@@ -175,11 +185,15 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, need
 		return false, false, fmt.Errorf("verify password: %w", err)
 	}
 	_, legacy := stored.(*legacyHash)
-	err = h.run(ctx, func() {
-		ok = stored.matches(password)
-		if legacy {
-			h.padDummy(password)
+	err = h.run(ctx, func() error {
+		var err error
+		if ok, err = stored.matches(h.derive, password); err != nil {
+			return err
 		}
+		if legacy {
+			return h.padDummy(password)
+		}
+		return nil
 	})
 	if err != nil {
 		return false, false, fmt.Errorf("verify password: %w", err)
@@ -196,7 +210,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, need
 // returns only the pool's errors (ErrBusy, the context's error), which the
 // caller must treat like a Verify error.
 func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
-	err := h.run(ctx, func() { h.padDummy(password) })
+	err := h.run(ctx, func() error { return h.padDummy(password) })
 	if err != nil {
 		return fmt.Errorf("verify password: %w", err)
 	}
@@ -204,9 +218,10 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 }
 
 // padDummy recomputes the dummy hash, the timing equaliser, and counts it.
-func (h *Hasher) padDummy(password string) {
+func (h *Hasher) padDummy(password string) error {
 	h.dummyRuns.Add(1)
-	h.dummy.matches(password)
+	_, err := h.dummy.matches(h.derive, password)
+	return err
 }
 
 // Saturated reports whether a hash asked for now would be refused with
@@ -229,7 +244,7 @@ func (h *Hasher) Stats() (running, waiting int) {
 // runtime serves blocked channel senders in FIFO order and hands a freed
 // slot straight to the longest waiter, so newcomers do not overtake the
 // queue.
-func (h *Hasher) run(ctx context.Context, work func()) error {
+func (h *Hasher) run(ctx context.Context, work func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -251,8 +266,7 @@ func (h *Hasher) run(ctx context.Context, work func()) error {
 	if h.beforeWork != nil {
 		h.beforeWork()
 	}
-	work()
-	return nil
+	return work()
 }
 
 // enqueue counts the caller as waiting, or returns ErrBusy when the queue

@@ -327,8 +327,8 @@ func TestVerifyDummyNeverMatches(t *testing.T) {
 		if err := h.VerifyDummy(context.Background(), pw); err != nil {
 			t.Fatal(err)
 		}
-		if h.dummy.matches(pw) {
-			t.Fatalf("dummy hash matches %q", pw)
+		if ok, err := h.dummy.matches(idKey, pw); err != nil || ok {
+			t.Fatalf("dummy hash matches %q: %v, %v", pw, ok, err)
 		}
 	}
 	if h.dummy.params != h.Params() {

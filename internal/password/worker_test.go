@@ -1,0 +1,200 @@
+package password
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// workerEnv, set in a child started by these tests, turns the test binary
+// into a hash worker (what `gatehouse hash-worker` is in production).
+const workerEnv = "GATEHOUSE_TEST_HASH_WORKER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(workerEnv) == "1" {
+		if err := ServeWorker(os.Stdin, os.Stdout, DefaultMaxMemory); err != nil {
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func newTestPool(t *testing.T, size int) *ProcessPool {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewProcessPool(PoolOptions{Command: []string{exe}, Env: append(os.Environ(), workerEnv+"=1"), Size: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func workerRequest(pw, salt []byte, p Params) []byte {
+	req := make([]byte, workerHeaderLen)
+	for i, v := range []uint32{uint32(len(pw)), uint32(len(salt)), p.Iterations, p.Memory, uint32(p.Parallelism), p.KeyLen} {
+		binary.LittleEndian.PutUint32(req[4*i:], v)
+	}
+	return append(append(req, pw...), salt...)
+}
+
+// The worker answers each request with exactly x/crypto's key, back to
+// back on one stream, and stops cleanly at the end of its input.
+func TestServeWorkerAnswersLikeXCrypto(t *testing.T) {
+	cases := []struct {
+		pw, salt string
+		p        Params
+	}{
+		{"correct horse", "0123456789abcdef", cheapParams()},
+		{"", "saltsaltsaltsalt", Params{Memory: 64, Iterations: 3, Parallelism: 2, KeyLen: 16}},
+		{strings.Repeat("ü", 60), "another salt value", Params{Memory: 32, Iterations: 1, Parallelism: 4, KeyLen: 64}},
+	}
+	var in, want bytes.Buffer
+	for _, c := range cases {
+		in.Write(workerRequest([]byte(c.pw), []byte(c.salt), c.p))
+		want.Write(argon2.IDKey([]byte(c.pw), []byte(c.salt), c.p.Iterations, c.p.Memory, c.p.Parallelism, c.p.KeyLen))
+	}
+	var out bytes.Buffer
+	if err := ServeWorker(&in, &out, DefaultMaxMemory); err != nil {
+		t.Fatalf("ServeWorker: %v", err)
+	}
+	if !bytes.Equal(out.Bytes(), want.Bytes()) {
+		t.Fatalf("keys differ from x/crypto/argon2")
+	}
+}
+
+// A request out of bounds ends the worker before it allocates, with no
+// answer written; so does a request cut short.
+func TestServeWorkerRefusesBadRequests(t *testing.T) {
+	good := cheapParams()
+	for name, req := range map[string][]byte{
+		"memory above max": workerRequest([]byte("pw"), []byte("salt-salt"), Params{Memory: DefaultMaxMemory + 1, Iterations: 1, Parallelism: 1, KeyLen: 32}),
+		"zero iterations":  workerRequest([]byte("pw"), []byte("salt-salt"), Params{Memory: 64, Iterations: 0, Parallelism: 1, KeyLen: 32}),
+		"zero key":         workerRequest([]byte("pw"), []byte("salt-salt"), Params{Memory: 64, Iterations: 1, Parallelism: 1, KeyLen: 0}),
+		"memory below 8p":  workerRequest([]byte("pw"), []byte("salt-salt"), Params{Memory: 8, Iterations: 1, Parallelism: 4, KeyLen: 32}),
+		"huge password":    workerRequest(make([]byte, workerMaxPassword+1), []byte("salt-salt"), good),
+		"truncated body":   workerRequest([]byte("password"), []byte("salt-salt"), good)[:workerHeaderLen+3],
+		"truncated header": workerRequest([]byte("pw"), []byte("salt-salt"), good)[:workerHeaderLen-1],
+	} {
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := ServeWorker(bytes.NewReader(req), &out, DefaultMaxMemory); err == nil {
+				t.Fatal("ServeWorker accepted a bad request")
+			}
+			if out.Len() != 0 {
+				t.Fatalf("worker wrote %d bytes for a bad request", out.Len())
+			}
+		})
+	}
+}
+
+// Hashes made through worker processes verify in-process and the other
+// way round: the pool changes where the work runs, not its result.
+func TestHasherWithProcessPool(t *testing.T) {
+	pooled := newTestHasher(t, Options{Workers: 2, Pool: newTestPool(t, 2)})
+	local := newTestHasher(t, Options{Workers: 2})
+	ctx := context.Background()
+
+	enc, err := pooled.Hash(ctx, "correct horse battery")
+	if err != nil {
+		t.Fatalf("Hash through the pool: %v", err)
+	}
+	for name, h := range map[string]*Hasher{"pooled": pooled, "local": local} {
+		if ok, _, err := h.Verify(ctx, "correct horse battery", enc); err != nil || !ok {
+			t.Fatalf("%s Verify of the right password = %v, %v", name, ok, err)
+		}
+		if ok, _, err := h.Verify(ctx, "wrong horse battery", enc); err != nil || ok {
+			t.Fatalf("%s Verify of a wrong password = %v, %v", name, ok, err)
+		}
+	}
+	enc2, err := local.Hash(ctx, "staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, err := pooled.Verify(ctx, "staple", enc2); err != nil || !ok {
+		t.Fatalf("pooled Verify of a local hash = %v, %v", ok, err)
+	}
+	if err := pooled.VerifyDummy(ctx, "anything"); err != nil {
+		t.Fatalf("VerifyDummy through the pool: %v", err)
+	}
+}
+
+// A worker that dies fails the hash it was computing with ErrWorker (never
+// a false match), and the next hash gets a fresh worker.
+func TestProcessPoolReplacesADeadWorker(t *testing.T) {
+	pool := newTestPool(t, 1)
+	h := newTestHasher(t, Options{Workers: 1, Pool: pool})
+	ctx := context.Background()
+	enc, err := h.Hash(ctx, "pw one")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	w := <-pool.idle
+	if w == nil {
+		t.Fatal("no worker running after a hash")
+	}
+	pid := w.cmd.Process.Pid
+	if err := w.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.cmd.Wait() // reaped here, so the pool's own Wait sees an error it ignores
+	pool.idle <- w
+
+	ok, _, err := h.Verify(ctx, "pw one", enc)
+	if !errors.Is(err, ErrWorker) || ok {
+		t.Fatalf("Verify with a dead worker = %v, %v; want false, ErrWorker", ok, err)
+	}
+	ok, _, err = h.Verify(ctx, "pw one", enc)
+	if err != nil || !ok {
+		t.Fatalf("Verify after the failure = %v, %v; want a fresh worker to answer", ok, err)
+	}
+	w = <-pool.idle
+	if w == nil || w.cmd.Process.Pid == pid {
+		t.Fatalf("the dead worker was not replaced")
+	}
+	pool.idle <- w
+}
+
+// Close ends the workers (they exit on end of input) and later hashes fail.
+func TestProcessPoolClose(t *testing.T) {
+	pool := newTestPool(t, 2)
+	h := newTestHasher(t, Options{Workers: 2, Pool: pool})
+	ctx := context.Background()
+	if _, err := h.Hash(ctx, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	w := <-pool.idle
+	if w == nil {
+		w = <-pool.idle
+	}
+	pool.idle <- w
+	done := make(chan error, 1)
+	go func() { done <- pool.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	if w.cmd.ProcessState == nil || !w.cmd.ProcessState.Exited() || w.cmd.ProcessState.ExitCode() != 0 {
+		t.Fatalf("worker state after Close: %v", w.cmd.ProcessState)
+	}
+	if _, err := h.Hash(ctx, "pw"); !errors.Is(err, ErrWorker) {
+		t.Fatalf("Hash after Close: %v, want ErrWorker", err)
+	}
+}
