@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
@@ -24,13 +25,27 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var o app.Options
-	if exe, err := os.Executable(); err == nil {
+	if exe, err := workerExecutable(); err == nil {
 		o.HashWorker = []string{exe, hashWorkerCommand}
 	}
 	if err := app.RunWith(ctx, o, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "gatehouse:", err)
 		os.Exit(1)
 	}
+}
+
+// workerExecutable is the binary the hash workers run. Workers start at
+// the first hash and again after a failure, possibly long after the
+// server did; on Linux /proc/self/exe is the running server's own image
+// even if an upgrade has replaced the file since, so a worker is always
+// the server's own version.
+func workerExecutable() (string, error) {
+	if runtime.GOOS == "linux" {
+		if _, err := os.Stat("/proc/self/exe"); err == nil {
+			return "/proc/self/exe", nil
+		}
+	}
+	return os.Executable()
 }
 
 // hashWorker serves hash requests on stdin until the server closes it.

@@ -81,7 +81,7 @@ func ServeWorker(r io.Reader, w io.Writer, maxMemory uint32) error {
 // memory.
 //
 // The pool starts a worker the first time one is needed and reuses it; a
-// worker that fails is killed and replaced at the next hash. It is safe
+// worker that fails is killed and replaced, and the hash tried again once. It is safe
 // for concurrent use; the Hasher in front of it bounds how many hashes run
 // at once, and the pool has that many workers.
 type ProcessPool struct {
@@ -129,24 +129,30 @@ func NewProcessPool(o PoolOptions) (*ProcessPool, error) {
 }
 
 // IDKey derives the argon2id key of password with salt and params in a
-// worker. Errors wrap ErrWorker and never contain the password.
+// worker. A worker that fails (it died since its last hash, say, killed by
+// the kernel for memory) is replaced and the hash tried once more on the
+// new one: deriving a key has no side effect, so the retry is safe.
+// Errors wrap ErrWorker and never contain the password.
 func (p *ProcessPool) IDKey(password, salt []byte, params Params) ([]byte, error) {
 	w := <-p.idle
-	if w == nil {
-		var err error
-		if w, err = p.start(); err != nil {
-			p.idle <- nil
-			return nil, err
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		if w == nil {
+			if w, err = p.start(); err != nil {
+				break
+			}
 		}
-	}
-	key, err := w.derive(password, salt, params)
-	if err != nil {
+		var key []byte
+		if key, err = w.derive(password, salt, params); err == nil {
+			p.idle <- w
+			return key, nil
+		}
 		p.stop(w)
-		p.idle <- nil
-		return nil, fmt.Errorf("%w: %v", ErrWorker, err)
+		w = nil
+		err = fmt.Errorf("%w: %v", ErrWorker, err)
 	}
-	p.idle <- w
-	return key, nil
+	p.idle <- nil
+	return nil, err
 }
 
 func (p *ProcessPool) start() (*worker, error) {

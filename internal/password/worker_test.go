@@ -19,6 +19,9 @@ import (
 const workerEnv = "GATEHOUSE_TEST_HASH_WORKER"
 
 func TestMain(m *testing.M) {
+	if os.Getenv(workerEnv) == "die" {
+		os.Exit(3) // a worker that fails at once, every time
+	}
 	if os.Getenv(workerEnv) == "1" {
 		if err := ServeWorker(os.Stdin, os.Stdout, DefaultMaxMemory); err != nil {
 			os.Exit(3)
@@ -29,12 +32,18 @@ func TestMain(m *testing.M) {
 }
 
 func newTestPool(t *testing.T, size int) *ProcessPool {
+	return newTestPoolMode(t, size, "1")
+}
+
+// newTestPoolMode starts workers as copies of the test binary with
+// workerEnv=mode ("1" serves, "die" exits at once).
+func newTestPoolMode(t *testing.T, size int, mode string) *ProcessPool {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewProcessPool(PoolOptions{Command: []string{exe}, Env: append(os.Environ(), workerEnv+"=1"), Size: size})
+	p, err := NewProcessPool(PoolOptions{Command: []string{exe}, Env: append(os.Environ(), workerEnv+"="+mode), Size: size})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,8 +140,8 @@ func TestHasherWithProcessPool(t *testing.T) {
 	}
 }
 
-// A worker that dies fails the hash it was computing with ErrWorker (never
-// a false match), and the next hash gets a fresh worker.
+// A worker that died since its last hash is replaced and the hash runs
+// on the new one, unseen by the caller.
 func TestProcessPoolReplacesADeadWorker(t *testing.T) {
 	pool := newTestPool(t, 1)
 	h := newTestHasher(t, Options{Workers: 1, Pool: pool})
@@ -150,22 +159,49 @@ func TestProcessPoolReplacesADeadWorker(t *testing.T) {
 	if err := w.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = w.cmd.Wait() // reaped here, so the pool's own Wait sees an error it ignores
+	_ = w.cmd.Wait() // reaped here; the pool's own Wait then fails, which it ignores
 	pool.idle <- w
 
-	ok, _, err := h.Verify(ctx, "pw one", enc)
-	if !errors.Is(err, ErrWorker) || ok {
-		t.Fatalf("Verify with a dead worker = %v, %v; want false, ErrWorker", ok, err)
+	if ok, _, err := h.Verify(ctx, "pw one", enc); err != nil || !ok {
+		t.Fatalf("Verify after the worker died = %v, %v; want a fresh worker to answer", ok, err)
 	}
-	ok, _, err = h.Verify(ctx, "pw one", enc)
-	if err != nil || !ok {
-		t.Fatalf("Verify after the failure = %v, %v; want a fresh worker to answer", ok, err)
+	if ok, _, err := h.Verify(ctx, "pw two", enc); err != nil || ok {
+		t.Fatalf("Verify of a wrong password after the worker died = %v, %v", ok, err)
 	}
 	w = <-pool.idle
 	if w == nil || w.cmd.Process.Pid == pid {
 		t.Fatalf("the dead worker was not replaced")
 	}
 	pool.idle <- w
+}
+
+// Workers that cannot hash fail the call with ErrWorker: never a match,
+// never a wrong-password answer. So does a command that cannot start.
+func TestProcessPoolFailingWorkers(t *testing.T) {
+	ctx := context.Background()
+	local := newTestHasher(t, Options{})
+	enc, err := local.Hash(ctx, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing, err := NewProcessPool(PoolOptions{Command: []string{"/nonexistent/gatehouse"}, Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, pool := range map[string]*ProcessPool{"dying": newTestPoolMode(t, 1, "die"), "missing": missing} {
+		h := newTestHasher(t, Options{Workers: 1, Pool: pool})
+		for range 2 { // the slot is usable again after a failure
+			if ok, _, err := h.Verify(ctx, "pw", enc); !errors.Is(err, ErrWorker) || ok {
+				t.Fatalf("%s workers: Verify = %v, %v; want false, ErrWorker", name, ok, err)
+			}
+			if _, err := h.Hash(ctx, "pw"); !errors.Is(err, ErrWorker) {
+				t.Fatalf("%s workers: Hash error %v, want ErrWorker", name, err)
+			}
+		}
+		if err := pool.Close(); err != nil {
+			t.Fatalf("%s workers: Close: %v", name, err)
+		}
+	}
 }
 
 // Close ends the workers (they exit on end of input) and later hashes fail.
