@@ -196,10 +196,10 @@ func (co *core) close() error {
 }
 
 // hashWorkerEnv is the environment of a hash worker: the server's without
-// its GATEHOUSE_ variables, with GOMAXPROCS set to the hash parallelism (a worker computes one hash at a
-// time) and the runtime default of cmd/gatehouse (madvdontneed=0: each
-// hash frees its memory, and the next would fault it in again) unless
-// GODEBUG already chooses.
+// its GATEHOUSE_ variables, with GOMAXPROCS set to the hash parallelism (a
+// worker computes one hash at a time) and the runtime default of
+// cmd/gatehouse (madvdontneed=0: each hash frees its memory, and the next
+// would fault it in again) unless GODEBUG already chooses.
 func hashWorkerEnv(environ []string, lanes uint8) []string {
 	env := make([]string, 0, len(environ)+2)
 	godebug := ""

@@ -191,3 +191,27 @@ func TestPostgresNeedsMasterKey(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A hash worker gets no GATEHOUSE_ variable (the master key and database
+// URL stay in the server), one processor per hash lane, and madvdontneed=0
+// unless the operator's GODEBUG chose.
+func TestHashWorkerEnv(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		environ []string
+		lanes   uint8
+		want    []string
+	}{
+		{"secrets dropped, defaults added", []string{"PATH=/bin", "GATEHOUSE_MASTER_KEY=k", "GATEHOUSE_DATABASE_URL=postgres://u:p@db/x", "GOMAXPROCS=8", "HOME=/h"}, 1,
+			[]string{"PATH=/bin", "HOME=/h", "GOMAXPROCS=1", "GODEBUG=madvdontneed=0"}},
+		{"operator GODEBUG kept and extended", []string{"GODEBUG=gctrace=1"}, 4, []string{"GOMAXPROCS=4", "GODEBUG=gctrace=1,madvdontneed=0"}},
+		{"operator madvdontneed wins", []string{"GODEBUG=madvdontneed=1"}, 0, []string{"GOMAXPROCS=1", "GODEBUG=madvdontneed=1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := hashWorkerEnv(tc.environ, tc.lanes)
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Fatalf("hashWorkerEnv = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -75,15 +75,14 @@ func ServeWorker(r io.Reader, w io.Writer, maxMemory uint32) error {
 // core for tens of milliseconds: in-process, the Go scheduler lets such a
 // goroutine keep its processor for up to 10-20 ms before anything else
 // runs there, so while hashes fill every core each other request waits
-// that long at every step. In a worker process the hash is the kernel's to
-// schedule, below the server's threads (workers lower their own priority,
-// see ServeWorker's caller), and the server's heap never holds the hash's
-// memory.
+// that long at every step. In a worker process the hash is one more thread
+// for the kernel, which switches to a woken server thread at once, and the
+// server's heap never holds the hash's memory.
 //
 // The pool starts a worker the first time one is needed and reuses it; a
-// worker that fails is killed and replaced, and the hash tried again once. It is safe
-// for concurrent use; the Hasher in front of it bounds how many hashes run
-// at once, and the pool has that many workers.
+// worker that fails is killed and replaced, and the hash tried again once.
+// It is safe for concurrent use; the Hasher in front of it bounds how many
+// hashes run at once, and the pool has that many workers.
 type ProcessPool struct {
 	cmd []string
 	env []string
