@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/proctree"
 )
 
 // The figures below come from Linux's /proc. Elsewhere every function
@@ -53,9 +55,7 @@ func resetPeakRSS(pid string) error {
 }
 
 // processTree returns pid and its descendants (a server's password-hash
-// worker processes), from /proc/<pid>/task/<tid>/children: a child is
-// listed under the thread that started it, so every thread is read.
-// "self" has none counted: the floor runs in this process, whose only
+// worker processes). "self" has none counted: the floor runs in this process, whose only
 // children are the servers.
 func processTree(pid string) []string {
 	tree := []string{pid}
@@ -63,14 +63,7 @@ func processTree(pid string) []string {
 		return tree
 	}
 	for i := 0; i < len(tree); i++ {
-		tasks, _ := os.ReadDir("/proc/" + tree[i] + "/task")
-		for _, t := range tasks {
-			b, err := os.ReadFile("/proc/" + tree[i] + "/task/" + t.Name() + "/children")
-			if err != nil {
-				continue
-			}
-			tree = append(tree, strings.Fields(string(b))...)
-		}
+		tree = append(tree, proctree.Children(tree[i])...)
 	}
 	return tree
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/proctree"
 	"github.com/gatehouse-auth/gatehouse/internal/redistest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/pgtest"
 )
@@ -213,31 +215,11 @@ func (c *cluster) start(r *replica) {
 
 // kill ends r with SIGKILL: no shutdown, no flushing, nothing in flight
 // finishes.
-// childPIDs lists the child processes of pid (Linux: a child is listed
-// under the thread that started it); nil elsewhere.
-func childPIDs(pid int) []int {
-	var out []int
-	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	for _, task := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(b)) {
-			var n int
-			if _, err := fmt.Sscan(f, &n); err == nil {
-				out = append(out, n)
-			}
-		}
-	}
-	return out
-}
-
 // awaitGone waits up to d for process pid to end (an ended child of an
 // ended parent is reaped by init, so its /proc entry goes away).
-func awaitGone(pid int, d time.Duration) bool {
+func awaitGone(pid string, d time.Duration) bool {
 	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		b, err := os.ReadFile("/proc/" + pid + "/stat")
 		if err != nil {
 			return true
 		}
@@ -617,7 +599,7 @@ func TestClusterSIGKILLLosesNothingAcknowledged(t *testing.T) {
 
 	victim := c.rs[2]
 	// Its logins ran in hash worker processes; they must not outlive it.
-	hashWorkers := childPIDs(victim.cmd.Process.Pid)
+	hashWorkers := proctree.Children(strconv.Itoa(victim.cmd.Process.Pid))
 	if runtime.GOOS == "linux" && len(hashWorkers) == 0 {
 		t.Fatalf("replica %d hashed without worker processes", victim.n)
 	}
@@ -659,7 +641,7 @@ func TestClusterSIGKILLLosesNothingAcknowledged(t *testing.T) {
 	wg.Wait()
 	for _, pid := range hashWorkers {
 		if !awaitGone(pid, 5*time.Second) {
-			t.Fatalf("hash worker %d of the killed replica still runs", pid)
+			t.Fatalf("hash worker %s of the killed replica still runs", pid)
 		}
 	}
 
