@@ -14,7 +14,7 @@ import (
 )
 
 // hashWorkerCommand is the hidden command `gatehouse serve` starts its
-// password-hash worker processes with (password.ProcessPool).
+// password-hash worker processes with (password.ProcessOptions).
 const hashWorkerCommand = "hash-worker"
 
 func main() {

@@ -3,24 +3,14 @@ package main
 import (
 	"os"
 	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app"
 )
 
-// godebugDefault is the Go runtime setting the server runs with unless the
-// operator chose otherwise in GODEBUG.
-//
-// madvdontneed=0 makes the runtime hand freed heap memory back to Linux
-// with MADV_FREE instead of MADV_DONTNEED. Every password hash allocates
-// and frees its argon2id memory (19 MiB by default); with MADV_DONTNEED the
-// background scavenger returns those pages after each GC and the next hash
-// faults them in again, page by page. Measured with gatehouse-bench on 2
-// cores: login throughput 80 -> 92-95 per second and p99 130-144 ms ->
-// 58-76 ms with 4 clients (docs/BENCHMARKS.md). The cost is that RSS
-// counts freed pages until the kernel needs them.
-const godebugDefault = "madvdontneed=0"
-
-// runtimeEnv returns the environment to re-execute `gatehouse serve` with,
-// or nil when no re-execution is needed: another command, GODEBUG already
-// sets madvdontneed, or GATEHOUSE_RUNTIME_DEFAULTS=0.
+// runtimeEnv returns the environment to re-execute `gatehouse serve` with
+// (app.RuntimeGODEBUG), or nil when no re-execution is needed: another
+// command, GODEBUG already sets madvdontneed, or
+// GATEHOUSE_RUNTIME_DEFAULTS=0.
 func runtimeEnv(args, environ []string) []string {
 	if len(args) < 2 || args[1] != "serve" {
 		return nil
@@ -41,15 +31,11 @@ func runtimeEnv(args, environ []string) []string {
 		}
 		out = append(out, kv)
 	}
-	for _, setting := range strings.Split(godebug, ",") {
-		if strings.HasPrefix(strings.TrimSpace(setting), "madvdontneed=") {
-			return nil
-		}
+	godebug, changed := app.RuntimeGODEBUG(godebug)
+	if !changed {
+		return nil
 	}
-	if godebug != "" {
-		godebug += ","
-	}
-	return append(out, "GODEBUG="+godebug+godebugDefault)
+	return append(out, "GODEBUG="+godebug)
 }
 
 // withRuntimeDefaults re-executes this binary with runtimeEnv's

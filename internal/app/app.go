@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -173,13 +172,11 @@ type core struct {
 	engine *authz.Engine
 	// notify receives account notices once the mail flows are wired
 	// (nil for CLI commands, which send no mail).
-	notify *emailflow.Service
-	cfg    config.Config
-	log    *slog.Logger
-	st     *sqlstore.Store
-	hasher *password.Hasher
-	// pool runs the hashes in worker processes (nil: in-process).
-	pool     *password.ProcessPool
+	notify   *emailflow.Service
+	cfg      config.Config
+	log      *slog.Logger
+	st       *sqlstore.Store
+	hasher   *password.Hasher
 	rbac     *authz.RBAC
 	sessions *session.Service
 	identity *identity.Service
@@ -187,36 +184,61 @@ type core struct {
 
 // close ends the hash workers and closes the store.
 func (co *core) close() error {
-	if co.pool != nil {
-		if err := co.pool.Close(); err != nil {
-			co.log.Warn("hash workers did not exit cleanly", "err", err)
-		}
+	if err := co.hasher.Close(); err != nil {
+		co.log.Warn("hash workers did not exit cleanly", "err", err)
 	}
 	return co.st.Close()
 }
 
+// runtimeGODEBUG is the Go runtime setting Gatehouse's server and hash
+// workers run with unless the operator chose otherwise in GODEBUG.
+//
+// madvdontneed=0 makes the runtime hand freed heap memory back to Linux
+// with MADV_FREE instead of MADV_DONTNEED. Every password hash allocates
+// and frees its argon2id memory (19 MiB by default); with MADV_DONTNEED the
+// background scavenger returns those pages after each GC and the next hash
+// faults them in again, page by page. Measured with gatehouse-bench on 2
+// cores: login throughput 80 -> 92-95 per second and p99 130-144 ms ->
+// 58-76 ms with 4 clients (docs/BENCHMARKS.md). The cost is that RSS
+// counts freed pages until the kernel needs them.
+const runtimeGODEBUG = "madvdontneed=0"
+
+// RuntimeGODEBUG returns godebug (a GODEBUG value) with runtimeGODEBUG
+// added and true, or godebug unchanged and false when one of its settings
+// already chooses madvdontneed: the operator's choice stands.
+func RuntimeGODEBUG(godebug string) (string, bool) {
+	for _, setting := range strings.Split(godebug, ",") {
+		if strings.HasPrefix(strings.TrimSpace(setting), "madvdontneed=") {
+			return godebug, false
+		}
+	}
+	if godebug != "" {
+		godebug += ","
+	}
+	return godebug + runtimeGODEBUG, true
+}
+
 // hashWorkerEnv is the environment of a hash worker: the server's without
 // its GATEHOUSE_ variables, with GOMAXPROCS set to the hash parallelism (a
-// worker computes one hash at a time) and the runtime default of
-// cmd/gatehouse (madvdontneed=0: each hash frees its memory, and the next
-// would fault it in again) unless GODEBUG already chooses.
+// worker computes one hash at a time) and RuntimeGODEBUG applied to the
+// GODEBUG in force (the first).
 func hashWorkerEnv(environ []string, lanes uint8) []string {
 	env := make([]string, 0, len(environ)+2)
-	godebug := ""
+	godebug, seen := "", false
 	for _, kv := range environ {
 		switch {
 		case strings.HasPrefix(kv, "GOMAXPROCS="), strings.HasPrefix(kv, "GATEHOUSE_"):
 			// A worker needs no configuration, and none of its secrets.
 			continue
 		case strings.HasPrefix(kv, "GODEBUG="):
-			godebug = strings.TrimPrefix(kv, "GODEBUG=")
+			if !seen {
+				godebug, seen = strings.TrimPrefix(kv, "GODEBUG="), true
+			}
 			continue
 		}
 		env = append(env, kv)
 	}
-	if !strings.Contains(godebug, "madvdontneed=") {
-		godebug = strings.TrimPrefix(godebug+",madvdontneed=0", ",")
-	}
+	godebug, _ = RuntimeGODEBUG(godebug)
 	return append(env, fmt.Sprintf("GOMAXPROCS=%d", max(1, int(lanes))), "GODEBUG="+godebug)
 }
 
@@ -229,19 +251,8 @@ func buildCore(ctx context.Context, c config.Config, log *slog.Logger, po *passw
 	if po != nil {
 		opts = *po
 	}
-	var pool *password.ProcessPool
 	if len(hashWorker) > 0 && !c.Password.InProcess {
-		if opts.Workers == 0 {
-			opts.Workers = runtime.GOMAXPROCS(0)
-		}
-		pool, err = password.NewProcessPool(password.PoolOptions{
-			Command: hashWorker, Env: hashWorkerEnv(os.Environ(), opts.Params.Parallelism), Size: opts.Workers,
-		})
-		if err != nil {
-			st.Close()
-			return nil, fmt.Errorf("password: %w", err)
-		}
-		opts.Pool = pool
+		opts.Processes = password.ProcessOptions{Command: hashWorker, Env: hashWorkerEnv(os.Environ(), opts.Params.Parallelism)}
 	}
 	h, err := password.NewHasher(opts)
 	if err != nil {
@@ -258,7 +269,7 @@ func buildCore(ctx context.Context, c config.Config, log *slog.Logger, po *passw
 		Policy: password.Policy{MinLength: c.Password.MinLength, MaxLength: c.Password.MaxLength},
 		Log:    log, RequireEmailVerification: c.RequireEmailVerification,
 	})
-	co := &core{cfg: c, log: log, st: st, hasher: h, pool: pool, rbac: rbac, sessions: sessions, identity: ident}
+	co := &core{cfg: c, log: log, st: st, hasher: h, rbac: rbac, sessions: sessions, identity: ident}
 	// A changed user is dropped from this replica's cache at once and, with
 	// Redis, from every other replica's.
 	ident.SetOnUserChanged(co.identityChanged)

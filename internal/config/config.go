@@ -74,7 +74,7 @@ type Password struct {
 	Queue       int    `yaml:"queue"`
 	// InProcess hashes in the server's own goroutines instead of in
 	// worker processes (when the binary can start them; see
-	// password.ProcessPool).
+	// password.ProcessOptions).
 	InProcess bool `yaml:"in_process"`
 	MinLength int  `yaml:"min_length"`
 	MaxLength int  `yaml:"max_length"`

@@ -139,7 +139,7 @@ func (h *argon2Hash) matches(derive deriveFunc, password string) (bool, error) {
 }
 
 // deriveFunc computes the argon2id key of password with salt and p: in
-// this process (idKey) or in a worker process (ProcessPool.IDKey).
+// this process (idKey) or in a worker process (processPool.IDKey).
 type deriveFunc func(password, salt []byte, p Params) ([]byte, error)
 
 // idKey is argon2id from x/crypto, in this process.

@@ -88,8 +88,8 @@ func FuzzVerify(f *testing.F) {
 // error at the first bad or cut one, and never panic. The memory bound is
 // small so that no input makes the fuzzer hash for long.
 func FuzzServeWorker(f *testing.F) {
-	f.Add(workerRequest([]byte("pw"), []byte("salt-salt"), Params{Memory: 32, Iterations: 1, Parallelism: 1, KeyLen: 16}))
-	f.Add(append(workerRequest(nil, nil, Params{Memory: 8, Iterations: 1, Parallelism: 1, KeyLen: 4}), 1, 2, 3))
+	f.Add(workerRequestBytes([]byte("pw"), []byte("salt-salt"), Params{Memory: 32, Iterations: 1, Parallelism: 1, KeyLen: 16}))
+	f.Add(append(workerRequestBytes(nil, nil, Params{Memory: 8, Iterations: 1, Parallelism: 1, KeyLen: 4}), 1, 2, 3))
 	f.Add([]byte{})
 	f.Add(make([]byte, workerHeaderLen))
 	const maxMemory = 64

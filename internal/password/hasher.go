@@ -31,10 +31,11 @@ type Options struct {
 	// will compute for a stored hash (hashes from older settings or other
 	// systems may differ from Params). 0 means DefaultMaxMemory (1 GiB).
 	MaxMemory uint32
-	// Pool, when set, computes argon2id keys in worker processes instead
-	// of this process's goroutines (see ProcessPool); its Size should be
-	// Workers. bcrypt and legacy hashes are still checked here.
-	Pool *ProcessPool
+	// Processes, when its Command is set, computes argon2id keys in
+	// Workers worker processes instead of this process's goroutines (see
+	// processPool); Close ends them. bcrypt and legacy hashes are still
+	// checked here.
+	Processes ProcessOptions
 	// AllowWeakParams skips the production floor of Params.Validate, still
 	// requiring parameters argon2id can compute within MaxMemory. It exists
 	// so tests can hash in microseconds; configuration must never set it.
@@ -65,8 +66,10 @@ type Hasher struct {
 	dummy *argon2Hash
 	// dummyRuns counts dummy computations (tests prove the padding runs).
 	dummyRuns atomic.Int64
-	// derive computes argon2id keys (idKey, or the Pool's IDKey).
+	// derive computes argon2id keys (idKey, or pool's IDKey).
 	derive deriveFunc
+	// pool runs the hashes in worker processes (nil: in-process).
+	pool *processPool
 	// beforeWork, when set, runs inside a worker slot before each hash.
 	// Tests use it to hold a slot deterministically.
 	beforeWork func()
@@ -112,8 +115,9 @@ func NewHasher(o Options) (*Hasher, error) {
 		slots:  make(chan struct{}, o.Workers),
 		derive: idKey,
 	}
-	if o.Pool != nil {
-		h.derive = o.Pool.IDKey
+	if len(o.Processes.Command) > 0 {
+		h.pool = newProcessPool(o.Processes, o.Workers, o.MaxMemory)
+		h.derive = h.pool.IDKey
 	}
 
 	// The dummy has the real parameters and a fresh salt, so verifying a
@@ -137,6 +141,15 @@ func NewHasher(o Options) (*Hasher, error) {
 		return nil, fmt.Errorf("password: dummy hash does not parse: %w", err)
 	}
 	return h, nil
+}
+
+// Close ends the worker processes, if any: each exits after the hash it
+// may be computing. Hashes asked for after Close fail with ErrWorker.
+func (h *Hasher) Close() error {
+	if h.pool == nil {
+		return nil
+	}
+	return h.pool.Close()
 }
 
 // Params returns the parameters new hashes are made with.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"sync"
@@ -13,9 +14,9 @@ import (
 	"golang.org/x/crypto/argon2"
 )
 
-// ErrWorker means a hash worker process failed (it could not start, or it
-// died or answered wrongly mid-hash). The check did not happen; the worker
-// is replaced at the next hash. Callers answer "unavailable".
+// ErrWorker means the hash worker processes could not hash: a worker
+// failed and so did its replacement, none could start, or the Hasher was
+// closed. The check did not happen. Callers answer "unavailable".
 var ErrWorker = errors.New("password: hash worker failed")
 
 // A request to a worker is a fixed header of six little-endian uint32
@@ -33,6 +34,36 @@ const (
 	workerMaxLanes    = 255
 )
 
+// workerRequest is the header of one request, as it travels.
+type workerRequest struct {
+	pwLen, saltLen, time, memory, lanes, keyLen uint32
+}
+
+func newWorkerRequest(password, salt []byte, p Params) workerRequest {
+	n := func(b []byte) uint32 { return uint32(min(len(b), math.MaxUint32)) }
+	return workerRequest{n(password), n(salt), p.Iterations, p.Memory, uint32(p.Parallelism), p.KeyLen}
+}
+
+func decodeWorkerRequest(h *[workerHeaderLen]byte) workerRequest {
+	u := func(i int) uint32 { return binary.LittleEndian.Uint32(h[4*i:]) }
+	return workerRequest{u(0), u(1), u(2), u(3), u(4), u(5)}
+}
+
+// appendTo appends the encoded header to b.
+func (r workerRequest) appendTo(b []byte) []byte {
+	for _, v := range []uint32{r.pwLen, r.saltLen, r.time, r.memory, r.lanes, r.keyLen} {
+		b = binary.LittleEndian.AppendUint32(b, v)
+	}
+	return b
+}
+
+// inBounds reports whether a worker accepts r (memory up to maxMemory KiB).
+func (r workerRequest) inBounds(maxMemory uint32) bool {
+	return r.pwLen <= workerMaxPassword && r.saltLen <= workerMaxSalt && r.keyLen > 0 && r.keyLen <= workerMaxKey &&
+		r.time > 0 && r.time <= workerMaxTime && r.lanes > 0 && r.lanes <= workerMaxLanes &&
+		r.memory >= 8*r.lanes && r.memory <= maxMemory
+}
+
 // ServeWorker is the hash worker process: it reads requests from r,
 // answers each with its argon2id key on w, and returns nil when r ends
 // (the server closed the pipe or exited). A request outside the bounds
@@ -49,17 +80,15 @@ func ServeWorker(r io.Reader, w io.Writer, maxMemory uint32) error {
 			}
 			return fmt.Errorf("hash worker: read: %w", err)
 		}
-		u := func(i int) uint32 { return binary.LittleEndian.Uint32(hdr[4*i:]) }
-		pwLen, saltLen, t, m, lanes, keyLen := u(0), u(1), u(2), u(3), u(4), u(5)
-		if pwLen > workerMaxPassword || saltLen > workerMaxSalt || keyLen == 0 || keyLen > workerMaxKey ||
-			t == 0 || t > workerMaxTime || lanes == 0 || lanes > workerMaxLanes || m < 8*lanes || m > maxMemory {
+		req := decodeWorkerRequest(&hdr)
+		if !req.inBounds(maxMemory) {
 			return errors.New("hash worker: request out of bounds")
 		}
-		buf := make([]byte, pwLen+saltLen)
+		buf := make([]byte, req.pwLen+req.saltLen)
 		if _, err := io.ReadFull(br, buf); err != nil {
 			return fmt.Errorf("hash worker: read: %w", err)
 		}
-		key := argon2.IDKey(buf[:pwLen], buf[pwLen:], t, m, uint8(lanes), keyLen)
+		key := argon2.IDKey(buf[:req.pwLen], buf[req.pwLen:], req.time, req.memory, uint8(req.lanes), req.keyLen)
 		clear(buf)
 		if _, err := bw.Write(key); err != nil {
 			return fmt.Errorf("hash worker: write: %w", err)
@@ -70,22 +99,26 @@ func ServeWorker(r io.Reader, w io.Writer, maxMemory uint32) error {
 	}
 }
 
-// ProcessPool computes argon2id keys in worker processes (ServeWorker run
-// by Command) instead of in the server's own goroutines. A hash holds a
-// core for tens of milliseconds: in-process, the Go scheduler lets such a
-// goroutine keep its processor for up to 10-20 ms before anything else
-// runs there, so while hashes fill every core each other request waits
-// that long at every step. In a worker process the hash is one more thread
-// for the kernel, which switches to a woken server thread at once, and the
-// server's heap never holds the hash's memory.
+// processPool computes argon2id keys in worker processes (ServeWorker run
+// by the command of ProcessOptions) instead of in the server's own
+// goroutines. A hash holds a core for tens of milliseconds: in-process,
+// the Go scheduler lets such a goroutine keep its processor for up to
+// 10-20 ms before anything else runs there, so while hashes fill every
+// core each other request waits that long at every step. In a worker
+// process the hash is one more thread for the kernel, which switches to a
+// woken server thread at once, and the server's heap never holds the
+// hash's memory.
 //
 // The pool starts a worker the first time one is needed and reuses it; a
 // worker that fails is killed and replaced, and the hash tried again once.
-// It is safe for concurrent use; the Hasher in front of it bounds how many
-// hashes run at once, and the pool has that many workers.
-type ProcessPool struct {
+// It is safe for concurrent use; the Hasher that owns it bounds how many
+// hashes run at once, and the pool has one worker per Hasher worker.
+type processPool struct {
 	cmd []string
 	env []string
+	// maxMemory is the Hasher's bound; a request beyond any bound is
+	// refused here, before it reaches (and ends) a worker.
+	maxMemory uint32
 	// idle holds one entry per worker slot: a running worker, or nil for
 	// a slot whose worker is not started (yet, or any more).
 	idle chan *worker
@@ -101,30 +134,23 @@ type worker struct {
 	out *bufio.Reader
 }
 
-// PoolOptions configure a ProcessPool.
-type PoolOptions struct {
+// ProcessOptions tell a Hasher to hash in worker processes.
+type ProcessOptions struct {
 	// Command is the worker program and its arguments (the gatehouse
-	// binary and "hash-worker").
+	// binary and "hash-worker"); empty means hashing in-process.
 	Command []string
 	// Env is the workers' environment (nil: this process's).
 	Env []string
-	// Size is the number of workers; it should equal the Hasher's Workers.
-	Size int
 }
 
-// NewProcessPool returns a pool; no process starts until the first hash.
-func NewProcessPool(o PoolOptions) (*ProcessPool, error) {
-	if len(o.Command) == 0 {
-		return nil, errors.New("password: process pool needs a command")
-	}
-	if o.Size < 1 {
-		return nil, fmt.Errorf("password: process pool size %d", o.Size)
-	}
-	p := &ProcessPool{cmd: o.Command, env: o.Env, idle: make(chan *worker, o.Size), running: map[*worker]struct{}{}}
-	for range o.Size {
+// newProcessPool returns a pool of size workers; no process starts until
+// the first hash.
+func newProcessPool(o ProcessOptions, size int, maxMemory uint32) *processPool {
+	p := &processPool{cmd: o.Command, env: o.Env, maxMemory: maxMemory, idle: make(chan *worker, size), running: map[*worker]struct{}{}}
+	for range size {
 		p.idle <- nil
 	}
-	return p, nil
+	return p
 }
 
 // IDKey derives the argon2id key of password with salt and params in a
@@ -132,7 +158,11 @@ func NewProcessPool(o PoolOptions) (*ProcessPool, error) {
 // the kernel for memory) is replaced and the hash tried once more on the
 // new one: deriving a key has no side effect, so the retry is safe.
 // Errors wrap ErrWorker and never contain the password.
-func (p *ProcessPool) IDKey(password, salt []byte, params Params) ([]byte, error) {
+func (p *processPool) IDKey(password, salt []byte, params Params) ([]byte, error) {
+	req := newWorkerRequest(password, salt, params)
+	if !req.inBounds(p.maxMemory) {
+		return nil, fmt.Errorf("%w: request out of bounds", ErrWorker)
+	}
 	w := <-p.idle
 	var err error
 	for attempt := 0; attempt < 2; attempt++ {
@@ -142,7 +172,7 @@ func (p *ProcessPool) IDKey(password, salt []byte, params Params) ([]byte, error
 			}
 		}
 		var key []byte
-		if key, err = w.derive(password, salt, params); err == nil {
+		if key, err = w.derive(req, password, salt); err == nil {
 			p.idle <- w
 			return key, nil
 		}
@@ -154,7 +184,7 @@ func (p *ProcessPool) IDKey(password, salt []byte, params Params) ([]byte, error
 	return nil, err
 }
 
-func (p *ProcessPool) start() (*worker, error) {
+func (p *processPool) start() (*worker, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -180,7 +210,7 @@ func (p *ProcessPool) start() (*worker, error) {
 }
 
 // stop kills w and reaps it.
-func (p *ProcessPool) stop(w *worker) {
+func (p *processPool) stop(w *worker) {
 	p.mu.Lock()
 	delete(p.running, w)
 	p.mu.Unlock()
@@ -188,21 +218,14 @@ func (p *ProcessPool) stop(w *worker) {
 	_ = w.cmd.Wait()
 }
 
-func (w *worker) derive(password, salt []byte, params Params) ([]byte, error) {
-	if len(password) > workerMaxPassword || len(salt) > workerMaxSalt {
-		return nil, errors.New("request out of bounds")
-	}
-	req := make([]byte, workerHeaderLen, workerHeaderLen+len(password)+len(salt))
-	for i, v := range []uint32{uint32(len(password)), uint32(len(salt)), params.Iterations, params.Memory, uint32(params.Parallelism), params.KeyLen} {
-		binary.LittleEndian.PutUint32(req[4*i:], v)
-	}
-	req = append(append(req, password...), salt...)
-	_, err := w.in.Write(req)
-	clear(req)
+func (w *worker) derive(req workerRequest, password, salt []byte) ([]byte, error) {
+	msg := append(append(req.appendTo(make([]byte, 0, workerHeaderLen+len(password)+len(salt))), password...), salt...)
+	_, err := w.in.Write(msg)
+	clear(msg)
 	if err != nil {
 		return nil, fmt.Errorf("write: %w", err)
 	}
-	key := make([]byte, params.KeyLen)
+	key := make([]byte, req.keyLen)
 	if _, err := io.ReadFull(w.out, key); err != nil {
 		return nil, fmt.Errorf("read: %w", err)
 	}
@@ -212,7 +235,7 @@ func (w *worker) derive(password, salt []byte, params Params) ([]byte, error) {
 // Close ends every worker: it closes their input, so each exits after the
 // hash it may be computing, and waits for them. Hashes asked for after
 // Close fail.
-func (p *ProcessPool) Close() error {
+func (p *processPool) Close() error {
 	p.mu.Lock()
 	p.closed = true
 	ws := make([]*worker, 0, len(p.running))

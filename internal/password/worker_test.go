@@ -3,7 +3,6 @@ package password
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"os"
 	"strings"
@@ -31,32 +30,27 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func newTestPool(t *testing.T, size int) *ProcessPool {
-	return newTestPoolMode(t, size, "1")
-}
-
-// newTestPoolMode starts workers as copies of the test binary with
+// testProcesses starts workers as copies of the test binary with
 // workerEnv=mode ("1" serves, "die" exits at once).
-func newTestPoolMode(t *testing.T, size int, mode string) *ProcessPool {
+func testProcesses(t *testing.T, mode string) ProcessOptions {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewProcessPool(PoolOptions{Command: []string{exe}, Env: append(os.Environ(), workerEnv+"="+mode), Size: size})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
+	return ProcessOptions{Command: []string{exe}, Env: append(os.Environ(), workerEnv+"="+mode)}
 }
 
-func workerRequest(pw, salt []byte, p Params) []byte {
-	req := make([]byte, workerHeaderLen)
-	for i, v := range []uint32{uint32(len(pw)), uint32(len(salt)), p.Iterations, p.Memory, uint32(p.Parallelism), p.KeyLen} {
-		binary.LittleEndian.PutUint32(req[4*i:], v)
-	}
-	return append(append(req, pw...), salt...)
+// newPooledHasher is a test Hasher hashing in workers processes of mode;
+// the test's end closes it.
+func newPooledHasher(t *testing.T, workers int, mode string) *Hasher {
+	h := newTestHasher(t, Options{Workers: workers, Processes: testProcesses(t, mode)})
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+func workerRequestBytes(pw, salt []byte, p Params) []byte {
+	return append(append(newWorkerRequest(pw, salt, p).appendTo(nil), pw...), salt...)
 }
 
 // The worker answers each request with exactly x/crypto's key, back to
@@ -72,7 +66,7 @@ func TestServeWorkerAnswersLikeXCrypto(t *testing.T) {
 	}
 	var in, want bytes.Buffer
 	for _, c := range cases {
-		in.Write(workerRequest([]byte(c.pw), []byte(c.salt), c.p))
+		in.Write(workerRequestBytes([]byte(c.pw), []byte(c.salt), c.p))
 		want.Write(argon2.IDKey([]byte(c.pw), []byte(c.salt), c.p.Iterations, c.p.Memory, c.p.Parallelism, c.p.KeyLen))
 	}
 	var out bytes.Buffer
@@ -89,13 +83,13 @@ func TestServeWorkerAnswersLikeXCrypto(t *testing.T) {
 func TestServeWorkerRefusesBadRequests(t *testing.T) {
 	good := cheapParams()
 	for name, req := range map[string][]byte{
-		"memory above max": workerRequest([]byte("pw"), []byte("salt-salt"), Params{Memory: DefaultMaxMemory + 1, Iterations: 1, Parallelism: 1, KeyLen: 32}),
-		"zero iterations":  workerRequest([]byte("pw"), []byte("salt-salt"), Params{Memory: 64, Iterations: 0, Parallelism: 1, KeyLen: 32}),
-		"zero key":         workerRequest([]byte("pw"), []byte("salt-salt"), Params{Memory: 64, Iterations: 1, Parallelism: 1, KeyLen: 0}),
-		"memory below 8p":  workerRequest([]byte("pw"), []byte("salt-salt"), Params{Memory: 8, Iterations: 1, Parallelism: 4, KeyLen: 32}),
-		"huge password":    workerRequest(make([]byte, workerMaxPassword+1), []byte("salt-salt"), good),
-		"truncated body":   workerRequest([]byte("password"), []byte("salt-salt"), good)[:workerHeaderLen+3],
-		"truncated header": workerRequest([]byte("pw"), []byte("salt-salt"), good)[:workerHeaderLen-1],
+		"memory above max": workerRequestBytes([]byte("pw"), []byte("salt-salt"), Params{Memory: DefaultMaxMemory + 1, Iterations: 1, Parallelism: 1, KeyLen: 32}),
+		"zero iterations":  workerRequestBytes([]byte("pw"), []byte("salt-salt"), Params{Memory: 64, Iterations: 0, Parallelism: 1, KeyLen: 32}),
+		"zero key":         workerRequestBytes([]byte("pw"), []byte("salt-salt"), Params{Memory: 64, Iterations: 1, Parallelism: 1, KeyLen: 0}),
+		"memory below 8p":  workerRequestBytes([]byte("pw"), []byte("salt-salt"), Params{Memory: 8, Iterations: 1, Parallelism: 4, KeyLen: 32}),
+		"huge password":    workerRequestBytes(make([]byte, workerMaxPassword+1), []byte("salt-salt"), good),
+		"truncated body":   workerRequestBytes([]byte("password"), []byte("salt-salt"), good)[:workerHeaderLen+3],
+		"truncated header": workerRequestBytes([]byte("pw"), []byte("salt-salt"), good)[:workerHeaderLen-1],
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
@@ -112,7 +106,7 @@ func TestServeWorkerRefusesBadRequests(t *testing.T) {
 // Hashes made through worker processes verify in-process and the other
 // way round: the pool changes where the work runs, not its result.
 func TestHasherWithProcessPool(t *testing.T) {
-	pooled := newTestHasher(t, Options{Workers: 2, Pool: newTestPool(t, 2)})
+	pooled := newPooledHasher(t, 2, "1")
 	local := newTestHasher(t, Options{Workers: 2})
 	ctx := context.Background()
 
@@ -143,8 +137,8 @@ func TestHasherWithProcessPool(t *testing.T) {
 // A worker that died since its last hash is replaced and the hash runs
 // on the new one, unseen by the caller.
 func TestProcessPoolReplacesADeadWorker(t *testing.T) {
-	pool := newTestPool(t, 1)
-	h := newTestHasher(t, Options{Workers: 1, Pool: pool})
+	h := newPooledHasher(t, 1, "1")
+	pool := h.pool
 	ctx := context.Background()
 	enc, err := h.Hash(ctx, "pw one")
 	if err != nil {
@@ -184,12 +178,8 @@ func TestProcessPoolFailingWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	missing, err := NewProcessPool(PoolOptions{Command: []string{"/nonexistent/gatehouse"}, Size: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, pool := range map[string]*ProcessPool{"dying": newTestPoolMode(t, 1, "die"), "missing": missing} {
-		h := newTestHasher(t, Options{Workers: 1, Pool: pool})
+	for name, procs := range map[string]ProcessOptions{"dying": testProcesses(t, "die"), "missing": {Command: []string{"/nonexistent/gatehouse"}}} {
+		h := newTestHasher(t, Options{Workers: 1, Processes: procs})
 		for range 2 { // the slot is usable again after a failure
 			if ok, _, err := h.Verify(ctx, "pw", enc); !errors.Is(err, ErrWorker) || ok {
 				t.Fatalf("%s workers: Verify = %v, %v; want false, ErrWorker", name, ok, err)
@@ -198,7 +188,7 @@ func TestProcessPoolFailingWorkers(t *testing.T) {
 				t.Fatalf("%s workers: Hash error %v, want ErrWorker", name, err)
 			}
 		}
-		if err := pool.Close(); err != nil {
+		if err := h.Close(); err != nil {
 			t.Fatalf("%s workers: Close: %v", name, err)
 		}
 	}
@@ -206,8 +196,8 @@ func TestProcessPoolFailingWorkers(t *testing.T) {
 
 // Close ends the workers (they exit on end of input) and later hashes fail.
 func TestProcessPoolClose(t *testing.T) {
-	pool := newTestPool(t, 2)
-	h := newTestHasher(t, Options{Workers: 2, Pool: pool})
+	h := newPooledHasher(t, 2, "1")
+	pool := h.pool
 	ctx := context.Background()
 	if _, err := h.Hash(ctx, "pw"); err != nil {
 		t.Fatal(err)
@@ -218,7 +208,7 @@ func TestProcessPoolClose(t *testing.T) {
 	}
 	pool.idle <- w
 	done := make(chan error, 1)
-	go func() { done <- pool.Close() }()
+	go func() { done <- h.Close() }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -232,5 +222,28 @@ func TestProcessPoolClose(t *testing.T) {
 	}
 	if _, err := h.Hash(ctx, "pw"); !errors.Is(err, ErrWorker) {
 		t.Fatalf("Hash after Close: %v, want ErrWorker", err)
+	}
+}
+
+// A request no worker would accept fails with ErrWorker before it reaches
+// one: the worker that would have received it is not ended.
+func TestProcessPoolRefusesOutOfBoundsRequests(t *testing.T) {
+	h := newPooledHasher(t, 1, "1")
+	ctx := context.Background()
+	if _, err := h.Hash(ctx, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	w := <-h.pool.idle
+	h.pool.idle <- w
+	if _, err := h.Hash(ctx, strings.Repeat("x", workerMaxPassword+1)); !errors.Is(err, ErrWorker) {
+		t.Fatalf("Hash of an oversized password: %v, want ErrWorker", err)
+	}
+	if got := <-h.pool.idle; got != w || w.cmd.ProcessState != nil {
+		t.Fatal("the worker was replaced for a request it never saw")
+	} else {
+		h.pool.idle <- got
+	}
+	if _, err := h.Hash(ctx, "pw"); err != nil {
+		t.Fatalf("Hash after the refusal: %v", err)
 	}
 }
