@@ -16,7 +16,7 @@ import (
 var ErrBusy = errors.New("password hashing queue is full")
 
 // Options configure a Hasher. The zero value is usable: DefaultParams, one
-// worker per CPU, a queue of two callers per worker, 1 GiB MaxMemory.
+// worker per CPU, a queue of four callers per worker, 1 GiB MaxMemory.
 type Options struct {
 	// Params for new hashes and for the dummy hash. The zero value means
 	// DefaultParams(). Must pass Params.Validate unless AllowWeakParams.
@@ -24,8 +24,12 @@ type Options struct {
 	// Workers is how many hashes may run at once; 0 means
 	// runtime.GOMAXPROCS(0).
 	Workers int
-	// Queue is how many callers may wait for a worker; 0 means Workers: one caller waits per worker, so an admitted login waits at most one hash before its own (p99 near 2-3 hashes), and the rest get a quick 429.
-	// A caller arriving when Queue callers already wait gets ErrBusy.
+	// Queue is how many callers may wait for a worker; 0 means 4*Workers
+	// (four waiters per worker). A caller arriving when Queue callers
+	// already wait gets ErrBusy at once. A freed worker goes to the newest
+	// waiter, and a waiter passed over Workers times gets ErrBusy, so an
+	// admitted caller waits at most about one hash before its own (see
+	// gate).
 	Queue int
 	// MaxMemory is the largest argon2id memory cost, in KiB, that Verify
 	// will compute for a stored hash (hashes from older settings or other
@@ -47,19 +51,20 @@ type Options struct {
 // memory cost of the hashes being computed (Workers*Params.Memory for
 // Gatehouse's own hashes, never more than Workers*MaxMemory; a hash with
 // parallelism p keeps p cores busy while it runs); at most Queue
-// callers wait for a worker, in arrival order; any further caller gets
-// ErrBusy at once, so a login flood cannot pile up goroutines or memory.
-// A caller whose context ends while waiting gets the context's error; a
-// hash, once started, runs to completion.
+// callers wait for a worker, and a freed worker goes to the newest of them;
+// any further caller gets ErrBusy at once, as does a waiter passed over
+// Workers times, so a login flood cannot pile up goroutines or memory and
+// no admitted caller waits much longer than one hash (gate). A caller
+// whose context ends while waiting gets the context's error; a hash, once
+// started, runs to completion.
 //
 // A Hasher is safe for concurrent use. Build one in app and share it.
 type Hasher struct {
 	params Params
 	limits parseLimits
-	queue  int64
-	// slots holds one token per running hash; its capacity is Workers.
-	slots   chan struct{}
-	waiting atomic.Int64
+	// gate admits at most Workers hashes at once and queues or refuses
+	// the rest.
+	gate *gate
 	// dummy is an argon2id hash string with params, a random salt and a
 	// random key; VerifyDummy recomputes it (the work of a real Verify)
 	// and matches nothing.
@@ -95,7 +100,7 @@ func NewHasher(o Options) (*Hasher, error) {
 		return nil, fmt.Errorf("password: queue %d is negative", o.Queue)
 	}
 	if o.Queue == 0 {
-		o.Queue = o.Workers
+		o.Queue = 4 * o.Workers
 	}
 	if o.AllowWeakParams {
 		if err := o.Params.check(hardLimits(o.MaxMemory)); err != nil {
@@ -111,8 +116,7 @@ func NewHasher(o Options) (*Hasher, error) {
 	h := &Hasher{
 		params: o.Params,
 		limits: parseLimits{maxMemory: o.MaxMemory, maxBcryptCost: maxBcryptCost},
-		queue:  int64(o.Queue),
-		slots:  make(chan struct{}, o.Workers),
+		gate:   newGate(o.Workers, o.Queue),
 		derive: idKey,
 	}
 	if len(o.Processes.Command) > 0 {
@@ -242,59 +246,27 @@ func (h *Hasher) padDummy(password string) error {
 // may change at once (run still decides), for callers that would do
 // costly work, such as a database read, before asking for the hash.
 func (h *Hasher) Saturated() bool {
-	return len(h.slots) == cap(h.slots) && h.waiting.Load() >= h.queue
+	return h.gate.saturated()
 }
 
 // Stats returns how many hashes are running and how many callers wait for
-// a worker, for metrics. The two are read separately, not as one snapshot.
+// a worker, for metrics.
 func (h *Hasher) Stats() (running, waiting int) {
-	return len(h.slots), int(h.waiting.Load())
+	return h.gate.stats()
 }
 
-// run executes work in a worker slot. It takes a free slot at once if there
-// is one; otherwise it joins the queue if fewer than h.queue callers are
-// waiting, and returns ErrBusy if not. While queued it honours ctx. The Go
-// runtime serves blocked channel senders in FIFO order and hands a freed
-// slot straight to the longest waiter, so newcomers do not overtake the
-// queue.
+// run executes work in a worker slot, admitted by the gate: at once when a
+// slot is free, after a wait in the queue, or not at all (ErrBusy, or the
+// context's error while waiting).
 func (h *Hasher) run(ctx context.Context, work func() error) error {
-	if err := ctx.Err(); err != nil {
+	if err := h.gate.acquire(ctx); err != nil {
 		return err
 	}
-	select {
-	case h.slots <- struct{}{}:
-	default:
-		if err := h.enqueue(); err != nil {
-			return err
-		}
-		select {
-		case h.slots <- struct{}{}:
-			h.waiting.Add(-1)
-		case <-ctx.Done():
-			h.waiting.Add(-1)
-			return ctx.Err()
-		}
-	}
-	defer func() { <-h.slots }()
+	defer h.gate.release()
 	if h.beforeWork != nil {
 		h.beforeWork()
 	}
 	return work()
-}
-
-// enqueue counts the caller as waiting, or returns ErrBusy when the queue
-// is full. The compare-and-swap keeps the count from ever exceeding the
-// limit, even momentarily, so Stats never reports more than Queue waiters.
-func (h *Hasher) enqueue() error {
-	for {
-		n := h.waiting.Load()
-		if n >= h.queue {
-			return ErrBusy
-		}
-		if h.waiting.CompareAndSwap(n, n+1) {
-			return nil
-		}
-	}
 }
 
 func (h *Hasher) newSalt() ([]byte, error) {
