@@ -17,12 +17,15 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 )
 
-// CheapHashing keeps argon2id real but microseconds fast, with a queue
-// deep enough that concurrency tests are served rather than refused.
+// CheapHashing keeps argon2id real but microseconds fast, with enough
+// workers (64 KiB each) that concurrency tests are served rather than
+// refused: a waiter passed over by newer callers once per worker gets
+// ErrBusy, so a deep queue alone would not do.
 func CheapHashing() password.Options {
 	return password.Options{
 		Params:          password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32},
 		AllowWeakParams: true,
+		Workers:         64,
 		Queue:           256,
 	}
 }
