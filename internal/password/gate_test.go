@@ -181,6 +181,12 @@ func TestGateSlotGrantedAsContextEndsIsPassedOn(t *testing.T) {
 	}
 }
 
+// raisePeak records n in peak if it is the largest seen so far.
+func raisePeak(peak *atomic.Int32, n int32) {
+	for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+	}
+}
+
 // TestGateUnderChurn races acquires, releases and cancellations: the
 // number of slots held never exceeds the slot count, and when every
 // caller is done all slots are free and nobody waits (a slot granted to a
@@ -203,9 +209,7 @@ func TestGateUnderChurn(t *testing.T) {
 			switch {
 			case err == nil:
 				granted.Add(1)
-				n := held.Add(1)
-				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-				}
+				raisePeak(&peak, held.Add(1))
 				time.Sleep(time.Duration(rand.IntN(200)) * time.Microsecond)
 				held.Add(-1)
 				g.release()

@@ -9,10 +9,11 @@ import (
 	"sync/atomic"
 )
 
-// ErrBusy is returned at once, without hashing, when all workers are busy
-// and the queue of waiting callers is full. Callers should answer "try
-// again later" (Gatehouse answers 429 with Retry-After) rather than an authentication
-// failure.
+// ErrBusy is returned without hashing when all workers are busy and the
+// queue of waiting callers is full (at once), or when a waiter was passed
+// over by newer callers once per worker (after about one hash). Callers
+// should answer "try again later" (Gatehouse answers 429 with
+// Retry-After) rather than an authentication failure.
 var ErrBusy = errors.New("password hashing queue is full")
 
 // Options configure a Hasher. The zero value is usable: DefaultParams, one

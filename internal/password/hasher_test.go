@@ -287,13 +287,7 @@ func TestPoolBoundsConcurrency(t *testing.T) {
 	h := newTestHasher(t, Options{Workers: workers, Queue: callers})
 	var cur, peak atomic.Int32
 	h.beforeWork = func() {
-		n := cur.Add(1)
-		for {
-			p := peak.Load()
-			if n <= p || peak.CompareAndSwap(p, n) {
-				break
-			}
-		}
+		raisePeak(&peak, cur.Add(1))
 		time.Sleep(time.Millisecond)
 		cur.Add(-1)
 	}
