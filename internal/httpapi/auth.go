@@ -39,20 +39,26 @@ const maxBearerLength = 8192
 
 // bearer parses an Authorization header strictly (T1): exactly the
 // "Bearer" scheme (case-insensitive), one space, a token of visible ASCII.
-func bearer(h string) (string, bool) {
+// jwt reports whether the token has a JWT's shape (token.LooksLikeJWT),
+// whose alphabet is visible ASCII already, so the long access tokens are
+// scanned once.
+func bearer(h string) (tok string, jwt, ok bool) {
 	if len(h) > maxBearerLength {
-		return "", false
+		return "", false, false
 	}
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return "", false
+		return "", false, false
+	}
+	if token.LooksLikeJWT(tok) {
+		return tok, true, true
 	}
 	for i := 0; i < len(tok); i++ {
 		if c := tok[i]; c <= 0x20 || c >= 0x7f {
-			return "", false
+			return "", false, false
 		}
 	}
-	return tok, true
+	return tok, false, true
 }
 
 // authenticate resolves the request's credential (J19/J20): the session
@@ -77,11 +83,11 @@ func (s *Server) authenticate(r *http.Request) (caller, bool, error) {
 	if h == "" {
 		return caller{}, false, nil
 	}
-	tok, ok := bearer(h)
+	tok, jwt, ok := bearer(h)
 	if !ok {
 		return caller{}, false, invalidTokenError{}
 	}
-	if token.LooksLikeJWT(tok) {
+	if jwt {
 		claims, err := s.d.Verifier.Verify(tok)
 		if err != nil {
 			return caller{}, false, invalidTokenError{}
@@ -136,7 +142,7 @@ func (s *Server) authed(h handlerFunc) http.Handler {
 		meta := audit.MetaFrom(ctx)
 		meta.ActorID = c.User.ID
 		ctx = audit.WithMeta(ctx, meta)
-		w.Header().Set("Cache-Control", "no-store")
+		w.Header()["Cache-Control"] = s.fixed.noStore
 		r = r.WithContext(ctx)
 		err = h(w, r)
 		if reason, ok := refusal(err); ok {

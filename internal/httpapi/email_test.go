@@ -74,7 +74,7 @@ func (e *env) mailsTo(addr string) []received {
 	return out
 }
 
-func parseMail(t *testing.T, path string) received {
+func parseMail(t testing.TB, path string) received {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
 // FuzzDecodeJSON: any body decodes or fails with a client error; nothing
@@ -47,16 +48,20 @@ func FuzzDecodeJSON(f *testing.F) {
 	})
 }
 
-// FuzzBearer: the Authorization parser never panics, and what it accepts
-// is a single token of visible ASCII.
+// FuzzBearer: the Authorization parser never panics, what it accepts is a
+// single token of visible ASCII, and it calls a token a JWT exactly when
+// token.LooksLikeJWT does.
 func FuzzBearer(f *testing.F) {
-	for _, seed := range []string{"Bearer abc", "bearer abc", "Bearer", "Bearer ", "Bearer  x", "Basic abc", "Bearer a b", "Bearer \x00", strings.Repeat("A", 9000)} {
+	for _, seed := range []string{"Bearer abc", "bearer abc", "Bearer a.b.c", "Bearer a.b+.c", "Bearer a..c", "Bearer", "Bearer ", "Bearer  x", "Basic abc", "Bearer a b", "Bearer \x00", strings.Repeat("A", 9000)} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, h string) {
-		tok, ok := bearer(h)
+		tok, jwt, ok := bearer(h)
 		if !ok {
 			return
+		}
+		if jwt != token.LooksLikeJWT(tok) {
+			t.Fatalf("bearer(%q) says jwt=%v", h, jwt)
 		}
 		if tok == "" || len(h) > maxBearerLength || !strings.EqualFold(h[:7], "Bearer ") {
 			t.Fatalf("accepted %q -> %q", h, tok)

@@ -23,7 +23,7 @@ import (
 
 // env is one running Gatehouse behind httptest, on a real store.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	url string
 	g   *app.Gatehouse
 	cfg config.Config
@@ -36,7 +36,7 @@ const (
 	onPostgres storeKind = "postgres"
 )
 
-func newEnv(t *testing.T, kind storeKind, mutate func(*config.Config)) *env {
+func newEnv(t testing.TB, kind storeKind, mutate func(*config.Config)) *env {
 	t.Helper()
 	return newEnvWith(t, kind, envOptions{mutate: mutate})
 }
@@ -53,7 +53,7 @@ type envOptions struct {
 }
 
 // newEnvWith is newEnv with options.
-func newEnvWith(t *testing.T, kind storeKind, o envOptions) *env {
+func newEnvWith(t testing.TB, kind storeKind, o envOptions) *env {
 	t.Helper()
 	mutate := o.mutate
 	// The listener exists from here on; the handler is set after Build.
@@ -74,7 +74,7 @@ func newEnvWith(t *testing.T, kind storeKind, o envOptions) *env {
 }
 
 // baseConfig is the defaults with a private data dir and a fixed public URL.
-func baseConfig(t *testing.T) config.Config {
+func baseConfig(t testing.TB) config.Config {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTP.PublicURL = "http://gatehouse.test"
@@ -92,7 +92,7 @@ func randomMasterKey() secret.Secret {
 // background work and serves it on srv (an unstarted server whose
 // listener the caller needed early), or on a new server when srv is nil.
 // Everything is closed when the test ends.
-func serve(t *testing.T, cfg config.Config, srv *httptest.Server) *env {
+func serve(t testing.TB, cfg config.Config, srv *httptest.Server) *env {
 	t.Helper()
 	if srv == nil {
 		srv = httptest.NewUnstartedServer(nil)
@@ -197,7 +197,7 @@ func (e *env) req(method, path string, body any, hdr ...string) resp {
 func bearer(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
 
 // expect fails unless the status matches, printing the body.
-func expect(t *testing.T, r resp, status int, what string) {
+func expect(t testing.TB, r resp, status int, what string) {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("%s: status %d, want %d; body %s", what, r.status, status, r.raw)

@@ -42,10 +42,6 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-type ctxKey int
-
-const requestIDKey ctxKey = iota
-
 // requestIDs makes request ids: a random per-process prefix and a counter,
 // unique across restarts and replicas without a random read per request.
 type requestIDs struct {
@@ -63,10 +59,10 @@ func (g *requestIDs) next() string {
 	return g.prefix + strconv.FormatUint(g.n.Add(1), 36)
 }
 
-// requestIDFrom returns the request id stored by the outer middleware.
+// requestIDFrom returns the request id the outer middleware stored in the
+// request's audit metadata.
 func requestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	return audit.MetaFrom(ctx).RequestID
 }
 
 // isBearer reports whether an Authorization header uses the Bearer scheme.
@@ -130,12 +126,11 @@ func (s *Server) outer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := s.ids.next()
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		ctx = audit.WithMeta(ctx, audit.Meta{IP: s.clientIP(r), UserAgent: truncate(r.UserAgent(), 512), RequestID: id})
+		ctx := audit.WithMeta(r.Context(), audit.Meta{IP: s.clientIP(r), UserAgent: truncate(r.UserAgent(), 512), RequestID: id})
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
 		h := sw.Header()
-		h.Set("X-Request-Id", id)
+		h["X-Request-Id"] = []string{id}
 		s.securityHeaders(h)
 		defer func() {
 			if v := recover(); v != nil {
@@ -181,22 +176,47 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// Security headers sent on every response (T13), in canonical form so
-// they are set without per-request canonicalisation. Pages override the
-// CSP with their own.
-var securityHeaderValues = [][2]string{
-	{"X-Content-Type-Options", "nosniff"},
-	{"X-Frame-Options", "DENY"},
-	{"Referrer-Policy", "no-referrer"},
-	{"Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"},
+// fixedHeaders are the header values the server sets on most responses,
+// built once: a response's header map takes the same one-element slice
+// instead of a new one per request. The slices are never written in place,
+// and their capacity is their length, so an Add copies before it appends.
+type fixedHeaders struct {
+	// security are sent on every response (T13). Pages override the CSP
+	// with their own.
+	security   []headerValue
+	noStore    []string
+	jsonType   []string
+	varyOrigin []string
+}
+
+type headerValue struct {
+	key string // canonical form
+	val []string
+}
+
+func one(v string) []string { return []string{v} }
+
+func newFixedHeaders(secure bool) fixedHeaders {
+	f := fixedHeaders{
+		security: []headerValue{
+			{"X-Content-Type-Options", one("nosniff")},
+			{"X-Frame-Options", one("DENY")},
+			{"Referrer-Policy", one("no-referrer")},
+			{"Content-Security-Policy", one("default-src 'none'; frame-ancestors 'none'; base-uri 'none'")},
+		},
+		noStore:    one("no-store"),
+		jsonType:   one("application/json"),
+		varyOrigin: one("Origin"),
+	}
+	if secure {
+		f.security = append(f.security, headerValue{"Strict-Transport-Security", one("max-age=63072000; includeSubDomains")})
+	}
+	return f
 }
 
 func (s *Server) securityHeaders(h http.Header) {
-	for _, kv := range securityHeaderValues {
-		h[kv[0]] = []string{kv[1]}
-	}
-	if s.secure {
-		h["Strict-Transport-Security"] = []string{"max-age=63072000; includeSubDomains"}
+	for _, kv := range s.fixed.security {
+		h[kv.key] = kv.val
 	}
 }
 
@@ -206,7 +226,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
 		h := w.Header()
-		h.Add("Vary", "Origin")
+		h["Vary"] = s.fixed.varyOrigin
 		allowed := origin != "" && s.corsOrigins[origin]
 		if allowed {
 			h.Set("Access-Control-Allow-Origin", origin)

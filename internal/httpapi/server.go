@@ -73,6 +73,7 @@ type Server struct {
 	secure      bool
 	cookieName  string
 	sameSite    http.SameSite
+	fixed       fixedHeaders
 }
 
 // New builds the handler with every route and middleware.
@@ -120,6 +121,7 @@ func New(d Deps) *Server {
 		reg = prometheus.NewRegistry()
 		s.d.Registry = reg
 	}
+	s.fixed = newFixedHeaders(s.secure)
 	s.metrics = newMetrics(reg)
 	s.routes()
 	s.handler = s.outer(s.cors(s.guard(s.mux)))

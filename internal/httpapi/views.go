@@ -8,23 +8,23 @@ import (
 
 // userView is the public shape of a user; never a hash or salt.
 type userView struct {
-	ID            string    `json:"id"`
-	Email         string    `json:"email"`
-	Name          string    `json:"name"`
-	FirstName     string    `json:"first_name"`
-	LastName      string    `json:"last_name"`
-	EmailVerified bool      `json:"email_verified"`
-	Status        string    `json:"status"`
-	Roles         []string  `json:"roles"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	ID            string   `json:"id"`
+	Email         string   `json:"email"`
+	Name          string   `json:"name"`
+	FirstName     string   `json:"first_name"`
+	LastName      string   `json:"last_name"`
+	EmailVerified bool     `json:"email_verified"`
+	Status        string   `json:"status"`
+	Roles         []string `json:"roles"`
+	CreatedAt     stamp    `json:"created_at"`
+	UpdatedAt     stamp    `json:"updated_at"`
 }
 
 // adminUserView adds account state only admins see.
 type adminUserView struct {
 	userView
-	LastLoginAt         *time.Time     `json:"last_login_at"`
-	LockedUntil         *time.Time     `json:"locked_until"`
+	LastLoginAt         *stamp         `json:"last_login_at"`
+	LockedUntil         *stamp         `json:"locked_until"`
 	FailedLoginAttempts int            `json:"failed_login_attempts"`
 	Attributes          map[string]any `json:"attributes"`
 }
@@ -35,13 +35,13 @@ func viewUser(u store.User) userView {
 		roles = []string{}
 	}
 	return userView{ID: u.ID, Email: u.Email, Name: u.Name, FirstName: u.FirstName, LastName: u.LastName,
-		EmailVerified: u.EmailVerified, Status: u.Status, Roles: roles, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		EmailVerified: u.EmailVerified, Status: u.Status, Roles: roles, CreatedAt: stamp(u.CreatedAt), UpdatedAt: stamp(u.UpdatedAt)}
 }
 
 func viewAdminUser(u store.User, now time.Time) adminUserView {
-	v := adminUserView{userView: viewUser(u), LastLoginAt: u.LastLoginAt, FailedLoginAttempts: u.FailedLoginAttempts, Attributes: u.Attributes}
+	v := adminUserView{userView: viewUser(u), LastLoginAt: stampOf(u.LastLoginAt), FailedLoginAttempts: u.FailedLoginAttempts, Attributes: u.Attributes}
 	if u.LockedUntil != nil && u.LockedUntil.After(now) {
-		v.LockedUntil = u.LockedUntil
+		v.LockedUntil = stampOf(u.LockedUntil)
 	}
 	if v.Attributes == nil {
 		v.Attributes = map[string]any{}
@@ -50,19 +50,19 @@ func viewAdminUser(u store.User, now time.Time) adminUserView {
 }
 
 type sessionView struct {
-	ID         string    `json:"id"`
-	Status     string    `json:"status"`
-	IPAddress  string    `json:"ip_address"`
-	UserAgent  string    `json:"user_agent"`
-	CreatedAt  time.Time `json:"created_at"`
-	LastSeenAt time.Time `json:"last_seen_at"`
-	ExpiresAt  time.Time `json:"expires_at"`
-	Current    bool      `json:"current"`
+	ID         string `json:"id"`
+	Status     string `json:"status"`
+	IPAddress  string `json:"ip_address"`
+	UserAgent  string `json:"user_agent"`
+	CreatedAt  stamp  `json:"created_at"`
+	LastSeenAt stamp  `json:"last_seen_at"`
+	ExpiresAt  stamp  `json:"expires_at"`
+	Current    bool   `json:"current"`
 }
 
 func viewSession(x store.Session, currentID string) sessionView {
 	return sessionView{ID: x.ID, Status: x.Status, IPAddress: x.IPAddress, UserAgent: x.UserAgent,
-		CreatedAt: x.CreatedAt, LastSeenAt: x.LastSeenAt, ExpiresAt: x.ExpiresAt, Current: x.ID == currentID}
+		CreatedAt: stamp(x.CreatedAt), LastSeenAt: stamp(x.LastSeenAt), ExpiresAt: stamp(x.ExpiresAt), Current: x.ID == currentID}
 }
 
 type auditView struct {
@@ -74,7 +74,7 @@ type auditView struct {
 	IPAddress string         `json:"ip_address"`
 	UserAgent string         `json:"user_agent"`
 	Details   map[string]any `json:"details"`
-	CreatedAt time.Time      `json:"created_at"`
+	CreatedAt stamp          `json:"created_at"`
 }
 
 func viewAudit(e store.AuditEvent) auditView {
@@ -83,5 +83,25 @@ func viewAudit(e store.AuditEvent) auditView {
 		d = map[string]any{}
 	}
 	return auditView{ID: e.ID, Type: e.Type, ActorID: e.ActorID, UserID: e.UserID, Result: e.Result,
-		IPAddress: e.IPAddress, UserAgent: e.UserAgent, Details: d, CreatedAt: e.CreatedAt}
+		IPAddress: e.IPAddress, UserAgent: e.UserAgent, Details: d, CreatedAt: stamp(e.CreatedAt)}
+}
+
+// stamp is a time in a JSON answer, written as time.Time writes it (RFC
+// 3339 with nanoseconds, trailing zeros cut). It marshals as text, not
+// JSON: encoding/json re-scans every MarshalJSON answer to compact it, and
+// that re-scan of five times was a quarter of a whoami's handler time.
+type stamp time.Time
+
+// MarshalText implements encoding.TextMarshaler.
+func (t stamp) MarshalText() ([]byte, error) {
+	return time.Time(t).AppendFormat(make([]byte, 0, len(time.RFC3339Nano)), time.RFC3339Nano), nil
+}
+
+// stampOf is the stamp of an optional time (nil stays null).
+func stampOf(t *time.Time) *stamp {
+	if t == nil {
+		return nil
+	}
+	s := stamp(*t)
+	return &s
 }
