@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/password"
@@ -76,8 +77,13 @@ func FuzzBearer(f *testing.F) {
 
 func TestBusyHashingIsRateLimited(t *testing.T) {
 	p, h := toProblem(fmt.Errorf("login: %w", password.ErrBusy))
-	if p.Status != http.StatusTooManyRequests || p.Code != "rate_limited" || h.Get("Retry-After") == "" {
-		t.Fatalf("a full hashing queue answers %d %s (want a quick 429 with Retry-After)", p.Status, p.Code)
+	if p.Status != http.StatusTooManyRequests || p.Code != "rate_limited" || h.Get("Retry-After") != "1" {
+		t.Fatalf("a full hashing queue answers %d %s, Retry-After %q (want a quick 429 with Retry-After 1)", p.Status, p.Code, h.Get("Retry-After"))
+	}
+	// The pool's advised wait is what Retry-After says.
+	p, h = toProblem(fmt.Errorf("login: %w", &password.BusyError{RetryAfter: 4 * time.Second}))
+	if p.Status != http.StatusTooManyRequests || h.Get("Retry-After") != "4" {
+		t.Fatalf("a refusal advising 4s answers %d with Retry-After %q", p.Status, h.Get("Retry-After"))
 	}
 }
 

@@ -130,7 +130,7 @@ func toProblem(err error) (Problem, http.Header) {
 		h.Set("Retry-After", strconv.Itoa(secs))
 		return problem(429, "rate_limited", "Too many requests", "Try again later."), h
 	case errors.Is(err, password.ErrBusy):
-		h.Set("Retry-After", "1")
+		h.Set("Retry-After", strconv.Itoa(int(password.RetryAfter(err)/time.Second)))
 		return problem(429, "rate_limited", "Too many requests", "The server is busy; try again shortly."), h
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, password.ErrWorker):
 		h.Set("Retry-After", "5")

@@ -64,8 +64,9 @@ type Hasher interface {
 	Hash(ctx context.Context, pw string) (string, error)
 	Verify(ctx context.Context, pw, encoded string) (ok, needsRehash bool, err error)
 	VerifyDummy(ctx context.Context, pw string) error
-	// Saturated hints that a hash asked for now would be refused.
-	Saturated() bool
+	// Busy hints that a hash asked for now would be refused, returning
+	// that refusal (ErrBusy, with its advised wait), or nil.
+	Busy() error
 }
 
 // Roles answers questions about roles (the RBAC cache).
@@ -376,11 +377,11 @@ func (s *Service) Login(ctx context.Context, email, pw string) (store.User, erro
 		}
 		return fail(userID, reason)
 	}
-	if s.h.Saturated() {
+	if err := s.h.Busy(); err != nil {
 		// The pool would refuse the hash anyway: refuse before the
 		// database read, so a login flood costs little beyond the hashes
 		// it gets. The answer is the same for every address.
-		return store.User{}, fmt.Errorf("login: %w", password.ErrBusy)
+		return store.User{}, fmt.Errorf("login: %w", err)
 	}
 	if problem != "" {
 		return dummy("", "invalid_email")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/authz"
 	"github.com/gatehouse-auth/gatehouse/internal/identity"
@@ -21,10 +22,15 @@ import (
 type countingHasher struct {
 	*password.Hasher
 	verifies, dummies atomic.Int32
-	saturated         atomic.Bool // when set, Saturated says so
+	saturated         atomic.Bool // when set, Busy refuses
 }
 
-func (c *countingHasher) Saturated() bool { return c.saturated.Load() || c.Hasher.Saturated() }
+func (c *countingHasher) Busy() error {
+	if c.saturated.Load() {
+		return &password.BusyError{RetryAfter: 3 * time.Second}
+	}
+	return c.Hasher.Busy()
+}
 
 func (c *countingHasher) Verify(ctx context.Context, pw, enc string) (bool, bool, error) {
 	c.verifies.Add(1)
@@ -214,8 +220,12 @@ func TestLoginRefusedAtOnceWhenHashingIsSaturated(t *testing.T) {
 	f.h.saturated.Store(true)
 	v, d := f.h.verifies.Load(), f.h.dummies.Load()
 	for _, email := range []string{"john@example.com", "nobody@example.com", "not an address"} {
-		if _, err := f.svc.Login(ctx, email, pw); !errors.Is(err, password.ErrBusy) {
+		_, err := f.svc.Login(ctx, email, pw)
+		if !errors.Is(err, password.ErrBusy) {
 			t.Fatalf("login %q with the pool saturated: %v, want ErrBusy", email, err)
+		}
+		if got := password.RetryAfter(err); got != 3*time.Second {
+			t.Fatalf("login %q refused with advice %v, want the pool's 3s", email, got)
 		}
 	}
 	if f.h.verifies.Load() != v || f.h.dummies.Load() != d {

@@ -46,7 +46,7 @@ func pending(c <-chan error) bool {
 
 func TestGateServesTheNewestWaiterFirst(t *testing.T) {
 	ctx := context.Background()
-	g := newGate(2, 3)
+	g := newGate(2, 3, nil)
 	for range 2 {
 		if err := g.acquire(ctx); err != nil {
 			t.Fatalf("free slot: %v", err)
@@ -82,21 +82,21 @@ func TestGateServesTheNewestWaiterFirst(t *testing.T) {
 	}
 	g.release()
 	g.release()
-	if r, w := g.stats(); r != 0 || w != 0 || g.saturated() {
-		t.Fatalf("after releasing all: stats = %d, %d, saturated %v", r, w, g.saturated())
+	if r, w := g.stats(); r != 0 || w != 0 || g.busy() != nil {
+		t.Fatalf("after releasing all: stats = %d, %d, busy %v", r, w, g.busy())
 	}
 }
 
 func TestGateOneSlotRefusesAWaiterPassedOverOnce(t *testing.T) {
 	ctx := context.Background()
-	g := newGate(1, 2)
+	g := newGate(1, 2, nil)
 	if err := g.acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	a := queueWaiter(t, g, ctx, 0)
 	b := queueWaiter(t, g, ctx, 1)
-	if !g.saturated() {
-		t.Fatal("saturated() = false with the slot taken and the queue full")
+	if err := g.busy(); !errors.Is(err, ErrBusy) {
+		t.Fatalf("busy() = %v with the slot taken and the queue full, want ErrBusy", err)
 	}
 	g.release()
 	if err := result(t, "B", b); err != nil {
@@ -119,7 +119,7 @@ func TestGateOneSlotRefusesAWaiterPassedOverOnce(t *testing.T) {
 }
 
 func TestGateCancelledWaiterLeavesTheQueue(t *testing.T) {
-	g := newGate(1, 2)
+	g := newGate(1, 2, nil)
 	if err := g.acquire(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestGateCancelledWaiterLeavesTheQueue(t *testing.T) {
 func TestGateSlotGrantedAsContextEndsIsPassedOn(t *testing.T) {
 	sawCancel := false
 	for range 40 {
-		g := newGate(1, 1)
+		g := newGate(1, 1, nil)
 		if err := g.acquire(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +193,7 @@ func raisePeak(peak *atomic.Int32, n int32) {
 // waiter whose context ended at the same moment is passed on, not lost).
 func TestGateUnderChurn(t *testing.T) {
 	const slots, queue, callers = 3, 4, 400
-	g := newGate(slots, queue)
+	g := newGate(slots, queue, nil)
 	var held, peak atomic.Int32
 	var granted, refused, cancelled atomic.Int32
 	var wg sync.WaitGroup
@@ -237,5 +237,93 @@ func TestGateUnderChurn(t *testing.T) {
 		if err := g.acquire(context.Background()); err != nil {
 			t.Fatalf("a freed slot is missing: %v", err)
 		}
+	}
+}
+
+// fakeClock is a settable clock for the gate's advice.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+
+// TestGateAdvisesLongerWaitsWhileRefusalsOutnumberGrants: the advised
+// wait of a refusal is one second on a pool that mostly serves; it grows
+// by a second after each second with more refusals than grants, holds
+// while refusals are between half and all of the grants, never passes
+// maxRetryAfter, and falls by a second after each second with fewer than
+// half (quiet seconds included).
+func TestGateAdvisesLongerWaitsWhileRefusalsOutnumberGrants(t *testing.T) {
+	ctx := context.Background()
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	// One slot and no queue: every caller while the slot is held is
+	// refused at once.
+	g := newGate(1, 0, clk.now)
+	// second grants n callers and refuses m+1 (the last by busy), returns
+	// the advice of the refusals (0 when m is 0), and moves the clock on a
+	// second.
+	second := func(n, m int) time.Duration {
+		t.Helper()
+		defer func() { clk.t = clk.t.Add(time.Second) }()
+		for range n - 1 {
+			if err := g.acquire(ctx); err != nil {
+				t.Fatalf("acquire with the slot free: %v", err)
+			}
+			g.release()
+		}
+		if err := g.acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer g.release()
+		var last time.Duration
+		for range m {
+			err := g.acquire(ctx)
+			if !errors.Is(err, ErrBusy) {
+				t.Fatalf("acquire with the slot held and no queue = %v, want ErrBusy", err)
+			}
+			last = RetryAfter(err)
+		}
+		if err := g.busy(); m > 0 && RetryAfter(err) != last {
+			t.Fatalf("busy() advises %v, acquire %v", RetryAfter(err), last)
+		}
+		return last
+	}
+	steps := []struct {
+		what           string
+		granted, refsd int
+		want           time.Duration
+	}{
+		{"light load", 10, 1, time.Second},
+		{"a flood's first second (advice still from the light second)", 10, 30, time.Second},
+		{"after one flooded second", 10, 30, 2 * time.Second},
+		{"after two", 10, 30, 3 * time.Second},
+		// Refusals between half and all of the grants: hold.
+		{"refused about as often as served", 10, 8, 4 * time.Second},
+		{"holding", 10, 8, 4 * time.Second},
+		{"fewer than half refused", 10, 3, 4 * time.Second},
+		{"after a light second", 10, 1, 3 * time.Second},
+	}
+	for _, st := range steps {
+		if got := second(st.granted, st.refsd); got != st.want {
+			t.Fatalf("%s: advice %v, want %v", st.what, got, st.want)
+		}
+	}
+	// A long flood reaches the cap and stays there.
+	for range 2 * maxRetryAfter {
+		second(1, 50)
+	}
+	if got := second(1, 50); got != maxRetryAfter*time.Second {
+		t.Fatalf("a long flood: advice %v, want the cap %ds", got, maxRetryAfter)
+	}
+	// Three quiet seconds take three seconds off.
+	clk.t = clk.t.Add(3 * time.Second)
+	if got := second(1, 1); got != (maxRetryAfter-3)*time.Second {
+		t.Fatalf("after the flood and three quiet seconds: advice %v, want %ds", got, maxRetryAfter-3)
+	}
+	clk.t = clk.t.Add(time.Hour)
+	if got := second(1, 1); got != time.Second {
+		t.Fatalf("an hour later: advice %v, want 1s", got)
+	}
+	// An error without advice advises one second.
+	if got := RetryAfter(ErrBusy); got != time.Second {
+		t.Fatalf("RetryAfter(ErrBusy) = %v, want 1s", got)
 	}
 }

@@ -13,7 +13,8 @@ import (
 // queue of waiting callers is full (at once), or when a waiter was passed
 // over by newer callers once per worker (after about one hash). Callers
 // should answer "try again later" (Gatehouse answers 429 with
-// Retry-After) rather than an authentication failure.
+// Retry-After) rather than an authentication failure. The Hasher returns
+// it as a *BusyError, whose advised wait RetryAfter reads.
 var ErrBusy = errors.New("password hashing queue is full")
 
 // Options configure a Hasher. The zero value is usable: DefaultParams, one
@@ -117,7 +118,7 @@ func NewHasher(o Options) (*Hasher, error) {
 	h := &Hasher{
 		params: o.Params,
 		limits: parseLimits{maxMemory: o.MaxMemory, maxBcryptCost: maxBcryptCost},
-		gate:   newGate(o.Workers, o.Queue),
+		gate:   newGate(o.Workers, o.Queue, nil),
 		derive: idKey,
 	}
 	if len(o.Processes.Command) > 0 {
@@ -242,12 +243,13 @@ func (h *Hasher) padDummy(password string) error {
 	return err
 }
 
-// Saturated reports whether a hash asked for now would be refused with
-// ErrBusy: every worker is busy and the queue is full. It is a hint that
-// may change at once (run still decides), for callers that would do
-// costly work, such as a database read, before asking for the hash.
-func (h *Hasher) Saturated() bool {
-	return h.gate.saturated()
+// Busy returns the refusal (a *BusyError, which is ErrBusy) that a hash
+// asked for now would get, every worker busy and the queue full, or nil.
+// It is a hint that may change at once (run still decides), for callers
+// that would do costly work, such as a database read, before asking for
+// the hash; a refusal returned here counts as one.
+func (h *Hasher) Busy() error {
+	return h.gate.busy()
 }
 
 // Stats returns how many hashes are running and how many callers wait for

@@ -210,8 +210,8 @@ func TestPoolRejectsWhenQueueFull(t *testing.T) {
 		t.Fatalf("Stats = %d running, %d waiting; want 1, 1", r, w)
 	}
 
-	if !h.Saturated() {
-		t.Fatal("Saturated() = false with the worker busy and the queue full")
+	if err := h.Busy(); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Busy() = %v with the worker busy and the queue full, want ErrBusy", err)
 	}
 	// C, D, E: the queue is full, so each is turned away at once.
 	start := time.Now()
@@ -230,8 +230,8 @@ func TestPoolRejectsWhenQueueFull(t *testing.T) {
 
 	close(release)
 	wg.Wait()
-	if h.Saturated() {
-		t.Fatal("Saturated() = true with the pool idle")
+	if err := h.Busy(); err != nil {
+		t.Fatalf("Busy() = %v with the pool idle", err)
 	}
 	close(errs)
 	for err := range errs {
