@@ -185,7 +185,6 @@ type fixedHeaders struct {
 	// with their own.
 	security   []headerValue
 	noStore    []string
-	jsonType   []string
 	varyOrigin []string
 }
 
@@ -205,7 +204,6 @@ func newFixedHeaders(secure bool) fixedHeaders {
 			{"Content-Security-Policy", one("default-src 'none'; frame-ancestors 'none'; base-uri 'none'")},
 		},
 		noStore:    one("no-store"),
-		jsonType:   one("application/json"),
 		varyOrigin: one("Origin"),
 	}
 	if secure {

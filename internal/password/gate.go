@@ -23,7 +23,7 @@ import (
 // ErrBusy, so no admitted caller waits much longer than that, and none
 // waits forever behind newer arrivals. This is the "adaptive LIFO" of
 // overloaded servers, with a bound counted in hashes rather than in time:
-// it needs no clock and no estimate of how long a hash takes.
+// the bound needs no clock and no estimate of how long a hash takes.
 //
 // A refusal carries advice on when to come back (BusyError.RetryAfter,
 // sent as Retry-After). Under a sustained flood the same callers are
