@@ -10,23 +10,20 @@ import (
 	"syscall"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
 )
 
-// hashWorkerCommand is the hidden command `gatehouse serve` starts its
-// password-hash worker processes with (password.ProcessOptions).
-const hashWorkerCommand = "hash-worker"
-
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == hashWorkerCommand {
-		os.Exit(hashWorker())
+	// `gatehouse serve` starts its password-hash worker processes with
+	// this hidden command (password.ProcessOptions).
+	if len(os.Args) == 2 && os.Args[1] == app.HashWorkerCommand {
+		os.Exit(app.HashWorker(os.Stdin, os.Stdout, os.Stderr))
 	}
 	withRuntimeDefaults(execve)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var o app.Options
 	if exe, err := workerExecutable(); err == nil {
-		o.HashWorker = []string{exe, hashWorkerCommand}
+		o.HashWorker = []string{exe, app.HashWorkerCommand}
 	}
 	if err := app.RunWith(ctx, o, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "gatehouse:", err)
@@ -46,17 +43,4 @@ func workerExecutable() (string, error) {
 		}
 	}
 	return os.Executable()
-}
-
-// hashWorker serves hash requests on stdin until the server closes it.
-// Ctrl-C and SIGTERM reach the whole process group; the worker ignores
-// them so that the server, shutting down gracefully, can still finish the
-// logins in flight, and then ends the worker by closing its input.
-func hashWorker() int {
-	signal.Ignore(os.Interrupt, syscall.SIGTERM)
-	if err := password.ServeWorker(os.Stdin, os.Stdout, password.DefaultMaxMemory); err != nil {
-		fmt.Fprintln(os.Stderr, "gatehouse hash-worker:", err)
-		return 1
-	}
-	return 0
 }

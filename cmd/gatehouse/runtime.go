@@ -2,40 +2,24 @@ package main
 
 import (
 	"os"
-	"strings"
+	"slices"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 )
 
 // runtimeEnv returns the environment to re-execute `gatehouse serve` with
-// (app.RuntimeGODEBUG), or nil when no re-execution is needed: another
+// (app.RuntimeEnviron), or nil when no re-execution is needed: another
 // command, GODEBUG already sets madvdontneed, or
 // GATEHOUSE_RUNTIME_DEFAULTS=0.
 func runtimeEnv(args, environ []string) []string {
-	if len(args) < 2 || args[1] != "serve" {
+	if len(args) < 2 || args[1] != "serve" || slices.Contains(environ, "GATEHOUSE_RUNTIME_DEFAULTS=0") {
 		return nil
 	}
-	// The first GODEBUG entry is the one in force; later ones are dropped
-	// so the new process sees exactly it plus the default.
-	godebug, seen := "", false
-	out := make([]string, 0, len(environ)+1)
-	for _, kv := range environ {
-		switch {
-		case kv == "GATEHOUSE_RUNTIME_DEFAULTS=0":
-			return nil
-		case strings.HasPrefix(kv, "GODEBUG="):
-			if !seen {
-				godebug, seen = strings.TrimPrefix(kv, "GODEBUG="), true
-			}
-			continue
-		}
-		out = append(out, kv)
-	}
-	godebug, changed := app.RuntimeGODEBUG(godebug)
+	env, changed := app.RuntimeEnviron(environ, nil)
 	if !changed {
 		return nil
 	}
-	return append(out, "GODEBUG="+godebug)
+	return env
 }
 
 // withRuntimeDefaults re-executes this binary with runtimeEnv's

@@ -10,9 +10,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/authz"
@@ -67,6 +69,25 @@ type Options struct {
 	// password.ServeWorker. When it is set, serve hashes in such processes
 	// (unless password.in_process is true); when nil, in its goroutines.
 	HashWorker []string
+}
+
+// HashWorkerCommand is the hidden command a program calling RunWith
+// answers with HashWorker, and so the last word of Options.HashWorker.
+const HashWorkerCommand = "hash-worker"
+
+// HashWorker is the main of a password-hash worker process: it serves hash
+// requests on stdin until the server closes it, and returns the exit
+// code. Ctrl-C and SIGTERM reach the whole process group; the worker
+// ignores them so that the server, shutting down gracefully, can still
+// finish the logins in flight, and then ends the worker by closing its
+// input.
+func HashWorker(stdin io.Reader, stdout, stderr io.Writer) int {
+	signal.Ignore(os.Interrupt, syscall.SIGTERM)
+	if err := password.ServeWorker(stdin, stdout, password.DefaultMaxMemory); err != nil {
+		fmt.Fprintln(stderr, "gatehouse hash-worker:", err)
+		return 1
+	}
+	return 0
 }
 
 // RunWith is Run with o.
@@ -203,10 +224,10 @@ func (co *core) close() error {
 // counts freed pages until the kernel needs them.
 const runtimeGODEBUG = "madvdontneed=0"
 
-// RuntimeGODEBUG returns godebug (a GODEBUG value) with runtimeGODEBUG
+// runtimeGODEBUGOf returns godebug (a GODEBUG value) with runtimeGODEBUG
 // added and true, or godebug unchanged and false when one of its settings
 // already chooses madvdontneed: the operator's choice stands.
-func RuntimeGODEBUG(godebug string) (string, bool) {
+func runtimeGODEBUGOf(godebug string) (string, bool) {
 	for _, setting := range strings.Split(godebug, ",") {
 		if strings.HasPrefix(strings.TrimSpace(setting), "madvdontneed=") {
 			return godebug, false
@@ -218,28 +239,39 @@ func RuntimeGODEBUG(godebug string) (string, bool) {
 	return godebug + runtimeGODEBUG, true
 }
 
-// hashWorkerEnv is the environment of a hash worker: the server's without
-// its GATEHOUSE_ variables, with GOMAXPROCS set to the hash parallelism (a
-// worker computes one hash at a time) and RuntimeGODEBUG applied to the
-// GODEBUG in force (the first).
-func hashWorkerEnv(environ []string, lanes uint8) []string {
-	env := make([]string, 0, len(environ)+2)
+// RuntimeEnviron returns environ with the variables drop names removed,
+// then extra, then GODEBUG: the first GODEBUG of environ (the one in
+// force; later ones are dropped) with runtimeGODEBUG added unless the
+// operator's GODEBUG already chooses madvdontneed. changed reports
+// whether it was added. Both the server's re-execution (cmd/gatehouse)
+// and the hash workers' environment are built with it.
+func RuntimeEnviron(environ []string, drop func(kv string) bool, extra ...string) (env []string, changed bool) {
+	env = make([]string, 0, len(environ)+len(extra)+1)
 	godebug, seen := "", false
 	for _, kv := range environ {
 		switch {
-		case strings.HasPrefix(kv, "GOMAXPROCS="), strings.HasPrefix(kv, "GATEHOUSE_"):
-			// A worker needs no configuration, and none of its secrets.
-			continue
 		case strings.HasPrefix(kv, "GODEBUG="):
 			if !seen {
 				godebug, seen = strings.TrimPrefix(kv, "GODEBUG="), true
 			}
-			continue
+		case drop == nil || !drop(kv):
+			env = append(env, kv)
 		}
-		env = append(env, kv)
 	}
-	godebug, _ = RuntimeGODEBUG(godebug)
-	return append(env, fmt.Sprintf("GOMAXPROCS=%d", max(1, int(lanes))), "GODEBUG="+godebug)
+	godebug, changed = runtimeGODEBUGOf(godebug)
+	return append(append(env, extra...), "GODEBUG="+godebug), changed
+}
+
+// hashWorkerEnv is the environment of a hash worker: the server's without
+// its GATEHOUSE_ variables, with GOMAXPROCS set to the hash parallelism (a
+// worker computes one hash at a time) and the runtime default applied to
+// the GODEBUG in force (RuntimeEnviron).
+func hashWorkerEnv(environ []string, lanes uint8) []string {
+	env, _ := RuntimeEnviron(environ, func(kv string) bool {
+		// A worker needs no configuration, and none of its secrets.
+		return strings.HasPrefix(kv, "GOMAXPROCS=") || strings.HasPrefix(kv, "GATEHOUSE_")
+	}, fmt.Sprintf("GOMAXPROCS=%d", max(1, int(lanes))))
+	return env
 }
 
 func buildCore(ctx context.Context, c config.Config, log *slog.Logger, po *password.Options, hashWorker []string) (*core, error) {

@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/proctree"
 	"github.com/gatehouse-auth/gatehouse/internal/redistest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/pgtest"
@@ -32,25 +31,18 @@ import (
 
 // serveEnv turns a copy of the test binary into a Gatehouse process: the
 // same app.RunWith that cmd/gatehouse calls, with the same password-hash
-// worker processes (copies of the test binary started with hashWorkerArg;
-// they get no GATEHOUSE_ variable, so the argument is what marks them).
-const (
-	serveEnv      = "GATEHOUSE_CLUSTERTEST_PROCESS"
-	hashWorkerArg = "hash-worker"
-)
+// worker processes (copies of the test binary started with
+// app.HashWorkerCommand, running app.HashWorker; they get no GATEHOUSE_
+// variable, so the argument is what marks them).
+const serveEnv = "GATEHOUSE_CLUSTERTEST_PROCESS"
 
 func TestMain(m *testing.M) {
-	if len(os.Args) == 2 && os.Args[1] == hashWorkerArg {
-		signal.Ignore(os.Interrupt, syscall.SIGTERM)
-		if err := password.ServeWorker(os.Stdin, os.Stdout, password.DefaultMaxMemory); err != nil {
-			fmt.Fprintln(os.Stderr, "hash worker:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+	if len(os.Args) == 2 && os.Args[1] == app.HashWorkerCommand {
+		os.Exit(app.HashWorker(os.Stdin, os.Stdout, os.Stderr))
 	}
 	if os.Getenv(serveEnv) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err := app.RunWith(ctx, app.Options{HashWorker: []string{os.Args[0], hashWorkerArg}}, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+		err := app.RunWith(ctx, app.Options{HashWorker: []string{os.Args[0], app.HashWorkerCommand}}, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 		stop()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "gatehouse:", err)
@@ -213,8 +205,6 @@ func (c *cluster) start(r *replica) {
 	}
 }
 
-// kill ends r with SIGKILL: no shutdown, no flushing, nothing in flight
-// finishes.
 // awaitGone waits up to d for process pid to end (an ended child of an
 // ended parent is reaped by init, so its /proc entry goes away).
 func awaitGone(pid string, d time.Duration) bool {
@@ -231,6 +221,8 @@ func awaitGone(pid string, d time.Duration) bool {
 	return false
 }
 
+// kill ends r with SIGKILL: no shutdown, no flushing, nothing in flight
+// finishes.
 func (c *cluster) kill(r *replica) {
 	r.killed = true
 	_ = r.cmd.Process.Kill()
