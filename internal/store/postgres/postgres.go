@@ -48,9 +48,18 @@ func Dialect() *sqlstore.Dialect {
 // Open connects to the database URL, runs the migrations and returns the
 // store. The URL is never included in errors (it may hold a password).
 func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
+	return open(ctx, url, nil)
+}
+
+// open is Open with a hook that may adjust the pool's configuration (the
+// tests add a tracer).
+func open(ctx context.Context, url string, tweak func(*pgxpool.Config)) (*sqlstore.Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, errors.New("postgres: cannot parse the database URL")
+	}
+	if tweak != nil {
+		tweak(cfg)
 	}
 	cfg.MaxConns = 20
 	cfg.MaxConnIdleTime = 5 * time.Minute

@@ -32,3 +32,14 @@ func TestBadURLDoesNotLeak(t *testing.T) {
 		t.Fatalf("password leaked in error: %s", got)
 	}
 }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(tb testing.TB) store.Store {
+		st, err := postgres.Open(context.Background(), pgtest.NewDatabase(tb))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { st.Close() })
+		return st
+	})
+}

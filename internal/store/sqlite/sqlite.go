@@ -25,6 +25,7 @@ func Dialect() *sqlstore.Dialect {
 	return &sqlstore.Dialect{
 		Name:           "sqlite",
 		UnixMicroTimes: true,
+		PrepareHot:     true,
 		Agg:            "group_concat(%s, ',')",
 		IsUniqueViolation: func(err error) bool {
 			var e *sqlite.Error

@@ -26,6 +26,13 @@ type Dialect struct {
 	// Agg is a format with one %s (a column) that aggregates the column
 	// over a group into one comma-separated string.
 	Agg string
+	// PrepareHot prepares the hot queries once through database/sql
+	// (SQLite: the driver would parse them on every call). Leave it off
+	// where the driver caches prepared statements per connection itself:
+	// pgx does, and database/sql over a pgx pool keeps no idle connection,
+	// so a *sql.Stmt would be prepared again and deallocated, two more
+	// round trips and a parse, on every use.
+	PrepareHot bool
 	// IsUniqueViolation reports whether err is a unique-constraint failure.
 	IsUniqueViolation func(error) bool
 	// IsForeignKeyViolation reports whether err is a foreign-key failure.

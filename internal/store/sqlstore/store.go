@@ -82,7 +82,7 @@ func (s *Store) hotQueries() (reads, writes []string) {
 // connection instead of once per call (about 0.3 ms of a login's CPU);
 // called after Migrate because the tables must exist.
 func (s *Store) prepare(ctx context.Context) error {
-	if s.reads != nil {
+	if s.reads != nil || !s.d.PrepareHot {
 		return nil
 	}
 	reads, writes := s.hotQueries()
