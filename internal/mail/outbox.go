@@ -11,12 +11,14 @@ import (
 )
 
 // outboxTimeFormat names outbox files so that a directory listing is in
-// sending order: 20261124T213501.123Z.
-const outboxTimeFormat = "20060102T150405.000Z"
+// sending order: 20261124T213501.123456Z. Microseconds, not milliseconds:
+// two mails sent one after the other often fall in one millisecond, and
+// then their random ids, not their times, ordered them.
+const outboxTimeFormat = "20060102T150405.000000Z"
 
 // Outbox is the development transport: instead of sending, it writes each
 // message as an RFC 5322 file <dir>/<time>-<id>.eml (time in UTC like
-// 20261124T213501.123Z, id 16 random hex digits), mode 0600, and logs one
+// 20261124T213501.123456Z, id 16 random hex digits), mode 0600, and logs one
 // line naming the file. The file holds exactly the bytes SMTP would send.
 // A file appears whole or not at all (written aside, then renamed), so a
 // reader polling the directory for *.eml never sees half a message.

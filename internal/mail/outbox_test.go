@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,7 +14,7 @@ import (
 	"time"
 )
 
-var outboxName = regexp.MustCompile(`^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{16}\.eml$`)
+var outboxName = regexp.MustCompile(`^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{16}\.eml$`)
 
 func newTestOutbox(t *testing.T) (*Outbox, *bytes.Buffer) {
 	t.Helper()
@@ -62,7 +63,7 @@ func TestOutboxWritesMail(t *testing.T) {
 			if !outboxName.MatchString(name) {
 				t.Errorf("file name %q does not match %s", name, outboxName)
 			}
-			stamp, err := time.Parse(outboxTimeFormat, name[:len("20261124T213501.123Z")])
+			stamp, err := time.Parse(outboxTimeFormat, name[:len("20261124T213501.123456Z")])
 			if err != nil || time.Since(stamp) > time.Minute || time.Since(stamp) < -time.Minute {
 				t.Errorf("file time %v (%v) is not now", stamp, err)
 			}
@@ -144,8 +145,35 @@ func TestOutboxDistinctFiles(t *testing.T) {
 		t.Fatalf("%d files, want 20", len(files))
 	}
 	for _, f := range files {
-		if !strings.HasPrefix(f.Name(), "20261124T213501.123Z-") || !strings.HasSuffix(f.Name(), ".eml") {
+		if !strings.HasPrefix(f.Name(), "20261124T213501.123000Z-") || !strings.HasSuffix(f.Name(), ".eml") {
 			t.Errorf("unexpected entry %q", f.Name())
+		}
+	}
+}
+
+// Mails sent one after the other list in sending order, as a developer
+// (and the tests that read the outbox) read them.
+func TestOutboxListsInSendingOrder(t *testing.T) {
+	o, _ := newTestOutbox(t)
+	const n = 30
+	for i := range n {
+		m := testMessage()
+		m.Subject = fmt.Sprintf("mail %02d", i)
+		if err := o.Send(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := outboxFiles(t, o) // os.ReadDir sorts by name
+	if len(files) != n {
+		t.Fatalf("%d files, want %d", len(files), n)
+	}
+	for i, f := range files {
+		raw, err := os.ReadFile(filepath.Join(o.Dir(), f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("Subject: mail %02d", i); !bytes.Contains(raw, []byte(want)) {
+			t.Fatalf("entry %d (%s) is not the %d-th mail sent", i, f.Name(), i+1)
 		}
 	}
 }

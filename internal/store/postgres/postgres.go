@@ -19,10 +19,11 @@ import (
 // Dialect describes PostgreSQL to sqlstore.
 func Dialect() *sqlstore.Dialect {
 	return &sqlstore.Dialect{
-		Name:      "postgres",
-		Numbered:  true,
-		ForUpdate: " FOR UPDATE",
-		Agg:       "string_agg(%s, ',')",
+		Name:        "postgres",
+		Numbered:    true,
+		ForUpdate:   " FOR UPDATE",
+		WritableCTE: true,
+		Agg:         "string_agg(%s, ',')",
 		IsUniqueViolation: func(err error) bool {
 			var e *pgconn.PgError
 			return errors.As(err, &e) && e.Code == "23505"

@@ -33,6 +33,10 @@ type Dialect struct {
 	// so a *sql.Stmt would be prepared again and deallocated, two more
 	// round trips and a parse, on every use.
 	PrepareHot bool
+	// WritableCTE runs several INSERTs as one statement through
+	// data-modifying WITH clauses (PostgreSQL): one round trip, and the
+	// statement is its own transaction.
+	WritableCTE bool
 	// IsUniqueViolation reports whether err is a unique-constraint failure.
 	IsUniqueViolation func(error) bool
 	// IsForeignKeyViolation reports whether err is a foreign-key failure.

@@ -33,6 +33,9 @@ type Store struct {
 // builtQueries are hot query texts that depend on the dialect, built once.
 type builtQueries struct {
 	sessionByHash, sessionByID, userByEmail, refreshByHash string
+	// sessionRefreshAudit inserts a session, its refresh token and an
+	// audit event in one statement (Dialect.WritableCTE); empty otherwise.
+	sessionRefreshAudit string
 }
 
 // OnClose registers f to run after the pools are closed (the pgx pool).
@@ -48,6 +51,9 @@ func New(w, r *sql.DB, d *Dialect) (*Store, error) {
 		sessionByID:   s.sessionUserQuery(` WHERE s.id = ?`),
 		userByEmail:   s.userSelect() + ` WHERE u.email_normalized = ?`,
 		refreshByHash: `SELECT id, session_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ?` + d.ForUpdate,
+	}
+	if d.WritableCTE {
+		s.q.sessionRefreshAudit = d.rebind(`WITH s AS (` + qInsertSession + `), r AS (` + qInsertRefresh + `) ` + qInsertAudit)
 	}
 	return s, nil
 }
@@ -205,6 +211,16 @@ func (s *Store) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sq
 		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
 	return tx.ExecContext(ctx, s.d.rebind(q), args...)
+}
+
+// execAlone runs one write statement on the write pool as its own
+// transaction, prepared if q is a hot write: a lone statement needs no
+// BEGIN and COMMIT (on PostgreSQL, two round trips fewer).
+func (s *Store) execAlone(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := s.writes[q]; st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return s.w.ExecContext(ctx, s.d.rebind(q), args...)
 }
 
 func newID() string {
@@ -554,16 +570,14 @@ func (s *Store) RecordLoginSuccess(ctx context.Context, id, ip, newHash string, 
 	if newHash != "" {
 		q, args = qLoginRehash, []any{s.d.t(now), ip, s.d.t(now), newHash, id}
 	}
-	return s.wrap("record login success", s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := s.exec(ctx, tx, q, args...)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return store.ErrNotFound
-		}
-		return nil
-	}))
+	res, err := s.execAlone(ctx, q, args...)
+	if err != nil {
+		return s.wrap("record login success", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return s.wrap("record login success", store.ErrNotFound)
+	}
+	return nil
 }
 
 // UnlockUser clears the lockout.
