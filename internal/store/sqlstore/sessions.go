@@ -65,9 +65,7 @@ func (s *Store) CreateSession(ctx context.Context, x *store.Session, rt *store.R
 		return s.wrap("create session", s.createSessionAlone(ctx, x, rt, ev))
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := s.exec(ctx, tx, qInsertSession,
-			x.ID, x.UserID, x.TokenHash, x.Status, x.IPAddress, x.UserAgent, strings.Join(x.AMR, ","), s.d.t(x.CreatedAt), s.d.t(x.UpdatedAt),
-			s.d.t(x.LastSeenAt), s.d.t(x.ExpiresAt), s.d.t(x.IdleExpiresAt))
+		_, err := s.exec(ctx, tx, qInsertSession, s.sessionArgs(x)...)
 		if err != nil {
 			return err
 		}
@@ -86,40 +84,37 @@ func (s *Store) CreateSession(ctx context.Context, x *store.Session, rt *store.R
 // createSessionAlone is CreateSession with a refresh token and an audit
 // event as one statement (a login: one round trip instead of five).
 func (s *Store) createSessionAlone(ctx context.Context, x *store.Session, rt *store.RefreshToken, ev *store.AuditEvent) error {
-	if rt.ID == "" {
-		rt.ID = newID()
-	}
-	if rt.CreatedAt.IsZero() {
-		rt.CreatedAt = s.now()
-	}
 	rt.SessionID, rt.UserID = x.ID, x.UserID
-	if ev.ID == "" {
-		ev.ID = newID()
-	}
-	if ev.CreatedAt.IsZero() {
-		ev.CreatedAt = s.now()
-	}
-	details, err := jsonText(ev.Details)
+	refresh := s.refreshArgs(rt)
+	audit, err := s.auditArgs(ev)
 	if err != nil {
 		return err
 	}
-	_, err = s.w.ExecContext(ctx, s.q.sessionRefreshAudit,
-		x.ID, x.UserID, x.TokenHash, x.Status, x.IPAddress, x.UserAgent, strings.Join(x.AMR, ","), s.d.t(x.CreatedAt), s.d.t(x.UpdatedAt),
-		s.d.t(x.LastSeenAt), s.d.t(x.ExpiresAt), s.d.t(x.IdleExpiresAt),
-		rt.ID, rt.SessionID, rt.UserID, rt.TokenHash, s.d.t(rt.CreatedAt), s.d.t(rt.ExpiresAt),
-		ev.ID, s.d.t(ev.CreatedAt), ev.Type, ev.ActorID, ev.UserID, ev.Result, ev.IPAddress, ev.UserAgent, details)
+	args := append(append(s.sessionArgs(x), refresh...), audit...)
+	_, err = s.w.ExecContext(ctx, s.q.sessionRefreshAudit, args...)
 	return err
 }
 
-func (s *Store) insertRefresh(ctx context.Context, tx *sql.Tx, rt *store.RefreshToken) error {
+// sessionArgs are the arguments of qInsertSession.
+func (s *Store) sessionArgs(x *store.Session) []any {
+	return []any{x.ID, x.UserID, x.TokenHash, x.Status, x.IPAddress, x.UserAgent, strings.Join(x.AMR, ","), s.d.t(x.CreatedAt), s.d.t(x.UpdatedAt),
+		s.d.t(x.LastSeenAt), s.d.t(x.ExpiresAt), s.d.t(x.IdleExpiresAt)}
+}
+
+// refreshArgs fills rt's id and creation time when unset and returns the
+// arguments of qInsertRefresh.
+func (s *Store) refreshArgs(rt *store.RefreshToken) []any {
 	if rt.ID == "" {
 		rt.ID = newID()
 	}
 	if rt.CreatedAt.IsZero() {
 		rt.CreatedAt = s.now()
 	}
-	_, err := s.exec(ctx, tx, qInsertRefresh,
-		rt.ID, rt.SessionID, rt.UserID, rt.TokenHash, s.d.t(rt.CreatedAt), s.d.t(rt.ExpiresAt))
+	return []any{rt.ID, rt.SessionID, rt.UserID, rt.TokenHash, s.d.t(rt.CreatedAt), s.d.t(rt.ExpiresAt)}
+}
+
+func (s *Store) insertRefresh(ctx context.Context, tx *sql.Tx, rt *store.RefreshToken) error {
+	_, err := s.exec(ctx, tx, qInsertRefresh, s.refreshArgs(rt)...)
 	return err
 }
 

@@ -232,6 +232,19 @@ func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, ev *store.AuditEven
 	if ev == nil {
 		return nil
 	}
+	args, err := s.auditArgs(ev)
+	if err != nil {
+		return err
+	}
+	if _, err := s.exec(ctx, tx, qInsertAudit, args...); err != nil {
+		return fmt.Errorf("insert audit event: %w", err)
+	}
+	return nil
+}
+
+// auditArgs fills ev's id and time when unset and returns the arguments
+// of qInsertAudit.
+func (s *Store) auditArgs(ev *store.AuditEvent) ([]any, error) {
 	if ev.ID == "" {
 		ev.ID = newID()
 	}
@@ -240,14 +253,9 @@ func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, ev *store.AuditEven
 	}
 	details, err := jsonText(ev.Details)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = s.exec(ctx, tx, qInsertAudit,
-		ev.ID, s.d.t(ev.CreatedAt), ev.Type, ev.ActorID, ev.UserID, ev.Result, ev.IPAddress, ev.UserAgent, details)
-	if err != nil {
-		return fmt.Errorf("insert audit event: %w", err)
-	}
-	return nil
+	return []any{ev.ID, s.d.t(ev.CreatedAt), ev.Type, ev.ActorID, ev.UserID, ev.Result, ev.IPAddress, ev.UserAgent, details}, nil
 }
 
 // AppendAudit writes one audit event on its own.
