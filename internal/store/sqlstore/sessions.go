@@ -65,7 +65,7 @@ func (s *Store) CreateSession(ctx context.Context, x *store.Session, rt *store.R
 		return s.wrap("create session", s.createSessionAlone(ctx, x, rt, ev))
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := s.exec(ctx, tx, qInsertSession, s.sessionArgs(x)...)
+		_, err := s.exec(ctx, tx, qInsertSession, s.appendSessionArgs(nil, x)...)
 		if err != nil {
 			return err
 		}
@@ -85,36 +85,34 @@ func (s *Store) CreateSession(ctx context.Context, x *store.Session, rt *store.R
 // event as one statement (a login: one round trip instead of five).
 func (s *Store) createSessionAlone(ctx context.Context, x *store.Session, rt *store.RefreshToken, ev *store.AuditEvent) error {
 	rt.SessionID, rt.UserID = x.ID, x.UserID
-	refresh := s.refreshArgs(rt)
-	audit, err := s.auditArgs(ev)
+	args, err := s.appendAuditArgs(s.appendRefreshArgs(s.appendSessionArgs(make([]any, 0, 27), x), rt), ev)
 	if err != nil {
 		return err
 	}
-	args := append(append(s.sessionArgs(x), refresh...), audit...)
 	_, err = s.w.ExecContext(ctx, s.q.sessionRefreshAudit, args...)
 	return err
 }
 
-// sessionArgs are the arguments of qInsertSession.
-func (s *Store) sessionArgs(x *store.Session) []any {
-	return []any{x.ID, x.UserID, x.TokenHash, x.Status, x.IPAddress, x.UserAgent, strings.Join(x.AMR, ","), s.d.t(x.CreatedAt), s.d.t(x.UpdatedAt),
-		s.d.t(x.LastSeenAt), s.d.t(x.ExpiresAt), s.d.t(x.IdleExpiresAt)}
+// appendSessionArgs appends the arguments of qInsertSession to dst.
+func (s *Store) appendSessionArgs(dst []any, x *store.Session) []any {
+	return append(dst, x.ID, x.UserID, x.TokenHash, x.Status, x.IPAddress, x.UserAgent, strings.Join(x.AMR, ","), s.d.t(x.CreatedAt), s.d.t(x.UpdatedAt),
+		s.d.t(x.LastSeenAt), s.d.t(x.ExpiresAt), s.d.t(x.IdleExpiresAt))
 }
 
-// refreshArgs fills rt's id and creation time when unset and returns the
-// arguments of qInsertRefresh.
-func (s *Store) refreshArgs(rt *store.RefreshToken) []any {
+// appendRefreshArgs fills rt's id and creation time when unset and appends
+// the arguments of qInsertRefresh to dst.
+func (s *Store) appendRefreshArgs(dst []any, rt *store.RefreshToken) []any {
 	if rt.ID == "" {
 		rt.ID = newID()
 	}
 	if rt.CreatedAt.IsZero() {
 		rt.CreatedAt = s.now()
 	}
-	return []any{rt.ID, rt.SessionID, rt.UserID, rt.TokenHash, s.d.t(rt.CreatedAt), s.d.t(rt.ExpiresAt)}
+	return append(dst, rt.ID, rt.SessionID, rt.UserID, rt.TokenHash, s.d.t(rt.CreatedAt), s.d.t(rt.ExpiresAt))
 }
 
 func (s *Store) insertRefresh(ctx context.Context, tx *sql.Tx, rt *store.RefreshToken) error {
-	_, err := s.exec(ctx, tx, qInsertRefresh, s.refreshArgs(rt)...)
+	_, err := s.exec(ctx, tx, qInsertRefresh, s.appendRefreshArgs(nil, rt)...)
 	return err
 }
 

@@ -24,8 +24,11 @@ type Store struct {
 	// their text as the methods write it (before rebind). Only fixed query
 	// text belongs here; the maps are filled once, before the store is
 	// shared, and only read after.
-	reads   map[string]*sql.Stmt
-	writes  map[string]*sql.Stmt
+	reads  map[string]*sql.Stmt
+	writes map[string]*sql.Stmt
+	// bound holds the hot queries' texts with $n placeholders, rebound
+	// once in New, for dialects that number them (sqlText); nil otherwise.
+	bound   map[string]string
 	q       builtQueries
 	closers []func()
 }
@@ -54,6 +57,13 @@ func New(w, r *sql.DB, d *Dialect) (*Store, error) {
 	}
 	if d.WritableCTE {
 		s.q.sessionRefreshAudit = d.rebind(`WITH s AS (` + qInsertSession + `), r AS (` + qInsertRefresh + `) ` + qInsertAudit)
+	}
+	if d.Numbered {
+		reads, writes := s.hotQueries()
+		s.bound = make(map[string]string, len(reads)+len(writes))
+		for _, q := range append(reads, writes...) {
+			s.bound[q] = d.rebind(q)
+		}
 	}
 	return s, nil
 }
@@ -108,7 +118,7 @@ func (s *Store) prepare(ctx context.Context) error {
 func (s *Store) prepareAll(ctx context.Context, db *sql.DB, queries []string) (map[string]*sql.Stmt, error) {
 	m := make(map[string]*sql.Stmt, len(queries))
 	for _, q := range queries {
-		st, err := db.PrepareContext(ctx, s.d.rebind(q))
+		st, err := db.PrepareContext(ctx, s.sqlText(q))
 		if err != nil {
 			closeStmts(m)
 			return nil, s.wrap("prepare", err)
@@ -124,12 +134,21 @@ func closeStmts(m map[string]*sql.Stmt) {
 	}
 }
 
+// sqlText returns q as the driver takes it: a hot query's text is
+// rebound once, in New, not on every call.
+func (s *Store) sqlText(q string) string {
+	if t, ok := s.bound[q]; ok {
+		return t
+	}
+	return s.d.rebind(q)
+}
+
 // queryRow runs a read on the read pool, prepared if q is a hot query.
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	if st := s.reads[q]; st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
-	return s.r.QueryRowContext(ctx, s.d.rebind(q), args...)
+	return s.r.QueryRowContext(ctx, s.sqlText(q), args...)
 }
 
 // txQueryRow runs a query inside tx, prepared if q is a hot write-pool query.
@@ -137,7 +156,7 @@ func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...an
 	if st := s.writes[q]; st != nil {
 		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 	}
-	return tx.QueryRowContext(ctx, s.d.rebind(q), args...)
+	return tx.QueryRowContext(ctx, s.sqlText(q), args...)
 }
 
 // Ping checks both pools.
@@ -210,7 +229,7 @@ func (s *Store) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sq
 	if st := s.writes[q]; st != nil {
 		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
-	return tx.ExecContext(ctx, s.d.rebind(q), args...)
+	return tx.ExecContext(ctx, s.sqlText(q), args...)
 }
 
 // execAlone runs one write statement on the write pool as its own
@@ -220,7 +239,7 @@ func (s *Store) execAlone(ctx context.Context, q string, args ...any) (sql.Resul
 	if st := s.writes[q]; st != nil {
 		return st.ExecContext(ctx, args...)
 	}
-	return s.w.ExecContext(ctx, s.d.rebind(q), args...)
+	return s.w.ExecContext(ctx, s.sqlText(q), args...)
 }
 
 func newID() string {
@@ -232,7 +251,7 @@ func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, ev *store.AuditEven
 	if ev == nil {
 		return nil
 	}
-	args, err := s.auditArgs(ev)
+	args, err := s.appendAuditArgs(nil, ev)
 	if err != nil {
 		return err
 	}
@@ -242,9 +261,9 @@ func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, ev *store.AuditEven
 	return nil
 }
 
-// auditArgs fills ev's id and time when unset and returns the arguments
-// of qInsertAudit.
-func (s *Store) auditArgs(ev *store.AuditEvent) ([]any, error) {
+// appendAuditArgs fills ev's id and time when unset and appends the
+// arguments of qInsertAudit to dst.
+func (s *Store) appendAuditArgs(dst []any, ev *store.AuditEvent) ([]any, error) {
 	if ev.ID == "" {
 		ev.ID = newID()
 	}
@@ -255,7 +274,7 @@ func (s *Store) auditArgs(ev *store.AuditEvent) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []any{ev.ID, s.d.t(ev.CreatedAt), ev.Type, ev.ActorID, ev.UserID, ev.Result, ev.IPAddress, ev.UserAgent, details}, nil
+	return append(dst, ev.ID, s.d.t(ev.CreatedAt), ev.Type, ev.ActorID, ev.UserID, ev.Result, ev.IPAddress, ev.UserAgent, details), nil
 }
 
 // AppendAudit writes one audit event on its own.
