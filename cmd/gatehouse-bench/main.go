@@ -80,7 +80,11 @@
 // /proc, so each scenario also shows the cores used by the server (with
 // its password-hash worker processes: their CPU and peak RSS are added to
 // the server's), by the load generator, by the server's PostgreSQL
-// backends and by everything else.
+// backends and by everything else. For the login scenario it also splits
+// the machine's CPU per 2xx answer (hash workers, the rest of the server,
+// the database, the generator, other processes, idle) and prints beside
+// it what the 90% target leaves a login: one hash's CPU at the raw rate
+// and a ninth of that more.
 //
 // The server runs with --disable-rate-limits, GATEHOUSE_LOG_LEVEL=warn,
 // a temp --data-dir and, with a database URL, a random

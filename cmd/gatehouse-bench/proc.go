@@ -207,7 +207,10 @@ func isPostgresOf(db string, cmd []byte) bool {
 type cpuSample struct {
 	at                     time.Time
 	server, gen, db, total time.Duration
-	ok                     bool
+	// workers is the part of server used by the servers' descendants,
+	// the password-hash worker processes.
+	workers time.Duration
+	ok      bool
 }
 
 // sampleCPU samples the server processes pids (["self"] for the floor)
@@ -215,7 +218,7 @@ type cpuSample struct {
 func sampleCPU(pids []string, db string) cpuSample {
 	s := cpuSample{at: time.Now()}
 	var e1, e2, e3 error
-	s.server, e1 = procsCPU(pids)
+	s.server, s.workers, e1 = procsCPU(pids)
 	s.gen, e2 = procCPU("self")
 	s.total, e3 = machineBusy()
 	s.db = databaseCPU(db)
@@ -224,10 +227,10 @@ func sampleCPU(pids []string, db string) cpuSample {
 }
 
 // procsCPU is the CPU time of every process in pids and their
-// descendants together. A worker that exited between two samples takes
-// its time with it; one started between them brings all of its own.
-func procsCPU(pids []string) (time.Duration, error) {
-	var sum time.Duration
+// descendants together, and the descendants' part of it (the hash
+// workers). A worker that exited between two samples takes its time with
+// it; one started between them brings all of its own.
+func procsCPU(pids []string) (all, descendants time.Duration, err error) {
 	for _, pid := range pids {
 		for _, p := range processTree(pid) {
 			t, err := procCPU(p)
@@ -235,20 +238,24 @@ func procsCPU(pids []string) (time.Duration, error) {
 				if p != pid {
 					continue // a worker gone meanwhile
 				}
-				return 0, err
+				return 0, 0, err
 			}
-			sum += t
+			all += t
+			if p != pid {
+				descendants += t
+			}
 		}
 	}
-	return sum, nil
+	return all, descendants, nil
 }
 
 // isSelf says whether pids is the benchmark process itself (the floor).
 func isSelf(pids []string) bool { return len(pids) == 1 && pids[0] == "self" }
 
 // cpuUse is the average number of cores used between two samples.
+// Workers is the hash workers' part of Server.
 type cpuUse struct {
-	Server, Gen, DB, Other float64
+	Server, Workers, Gen, DB, Other float64
 }
 
 // since returns the cores used between a and s. When the server is this
@@ -262,8 +269,8 @@ func (s cpuSample) since(a cpuSample, sameProcess bool) (cpuUse, bool) {
 	if w <= 0 {
 		return cpuUse{}, false
 	}
-	u := cpuUse{Server: (s.server - a.server).Seconds() / w, Gen: (s.gen - a.gen).Seconds() / w,
-		DB: (s.db - a.db).Seconds() / w}
+	u := cpuUse{Server: (s.server - a.server).Seconds() / w, Workers: max(0, (s.workers-a.workers).Seconds()/w),
+		Gen: (s.gen - a.gen).Seconds() / w, DB: (s.db - a.db).Seconds() / w}
 	mine := u.Server + u.Gen + u.DB
 	if sameProcess {
 		mine = u.Gen + u.DB

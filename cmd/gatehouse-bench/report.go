@@ -110,7 +110,9 @@ type ScenarioJSON struct {
 	TransportErrors int            `json:"transport_errors"`
 	FirstError      string         `json:"first_error,omitempty"`
 	// CPU cores used on average over the window; -1 when unknown.
-	ServerCPU  float64 `json:"server_cpu_cores"`
+	ServerCPU float64 `json:"server_cpu_cores"`
+	// WorkersCPU is the hash worker processes' part of ServerCPU.
+	WorkersCPU float64 `json:"hash_workers_cpu_cores"`
 	GenCPU     float64 `json:"bench_cpu_cores"`
 	DBCPU      float64 `json:"db_cpu_cores"` // the server's PostgreSQL backends
 	OtherCPU   float64 `json:"other_cpu_cores"`
@@ -156,10 +158,10 @@ func toScenarioJSON(r Result) ScenarioJSON {
 		P50Ms: msOf(r.Latency.P50), P90Ms: msOf(r.Latency.P90), P99Ms: msOf(r.Latency.P99),
 		MaxMs: msOf(r.Latency.Max), MeanMs: msOf(r.Latency.Mean),
 		NonOK: non, TransportErrors: r.TransportErrors, FirstError: r.FirstError,
-		ServerCPU: -1, GenCPU: -1, DBCPU: -1, OtherCPU: -1, PeakRSSMiB: mib(r.PeakRSS),
+		ServerCPU: -1, WorkersCPU: -1, GenCPU: -1, DBCPU: -1, OtherCPU: -1, PeakRSSMiB: mib(r.PeakRSS),
 	}
 	if r.CPUKnown {
-		s.ServerCPU, s.GenCPU, s.DBCPU, s.OtherCPU = r.CPU.Server, r.CPU.Gen, r.CPU.DB, r.CPU.Other
+		s.ServerCPU, s.WorkersCPU, s.GenCPU, s.DBCPU, s.OtherCPU = r.CPU.Server, r.CPU.Workers, r.CPU.Gen, r.CPU.DB, r.CPU.Other
 	}
 	return s
 }
@@ -342,6 +344,11 @@ func writeText(w io.Writer, rep Report) error {
 		if s.FirstError != "" {
 			fmt.Fprintf(&b, "  %s first error: %s\n", s.Name, s.FirstError)
 		}
+		if s.Name == scLogin {
+			if line := loginCPUText(s, &rep); line != "" {
+				fmt.Fprintf(&b, "  %s\n", line)
+			}
+		}
 	}
 	fmt.Fprintf(&b, "\nserver peak RSS over the whole run: %s\n\n", fmtMiB(rep.PeakRSSMiB))
 	for _, t := range rep.Targets {
@@ -353,4 +360,28 @@ func writeText(w io.Writer, rep Report) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// loginCPUText splits the machine's CPU over the login scenario per 2xx
+// answer: the hash workers, the rest of the server, the database, the
+// load generator, other processes and idle time, in milliseconds. Beside
+// it stands what the login target leaves: at 90% of the raw rate, a login
+// may take one hash's CPU (the cores' time per hash at the raw rate) and a
+// ninth of that more. "" when the CPU figures are unknown.
+func loginCPUText(s ScenarioJSON, rep *Report) string {
+	if s.ServerCPU < 0 || s.WorkersCPU < 0 || s.ReqPerSec <= 0 {
+		return ""
+	}
+	per := func(cores float64) string { return fmt.Sprintf("%.2f ms", max(0, cores)*1000/s.ReqPerSec) }
+	db := max(0, s.DBCPU)
+	idle := float64(rep.Cores) - s.ServerCPU - s.GenCPU - db - max(0, s.OtherCPU)
+	text := fmt.Sprintf("login CPU per 2xx answer: hash workers %s, rest of the server %s, database %s, generator %s, other processes %s, idle %s",
+		per(s.WorkersCPU), per(s.ServerCPU-s.WorkersCPU), per(db), per(s.GenCPU), per(s.OtherCPU), per(idle))
+	if raw, _ := pairedArgon(rep); raw.RatePerSec > 0 && raw.Goroutines > 0 {
+		// The raw rate keeps Goroutines cores hashing.
+		hash := float64(raw.Goroutines) * 1000 / raw.RatePerSec
+		text += fmt.Sprintf("; at %.0f%% of the raw rate a login may take %.2f ms of CPU, one hash's %.2f ms and %.2f ms beside it",
+			minLoginOfArgon*100, hash/minLoginOfArgon, hash, hash/minLoginOfArgon-hash)
+	}
+	return text
 }
