@@ -40,7 +40,6 @@ type Store interface {
 	VerifyEmail(ctx context.Context, tokenHash string, now time.Time, ev *store.AuditEvent) (store.User, error)
 	ResetPassword(ctx context.Context, tokenHash, newHash string, now time.Time, ev *store.AuditEvent) (store.User, []string, error)
 	MarkEmailVerified(ctx context.Context, userID string, now time.Time, ev *store.AuditEvent) error
-	KnownDevice(ctx context.Context, userID, ip, userAgent, exceptSessionID string) (known, seenBefore bool, err error)
 	AppendAudit(ctx context.Context, ev *store.AuditEvent) error
 }
 
@@ -408,14 +407,14 @@ func (s *Service) Invite(ctx context.Context, actor store.User, email string, ro
 }
 
 // NotifyLogin mails a new-device notice when this login comes from an IP
-// and user agent the user has not signed in from before (R5, S18). The
-// first login of an account is not "new".
-func (s *Service) NotifyLogin(ctx context.Context, u store.User, sess store.Session) {
+// and user agent the user has not signed in from before (R5, S18): dev is
+// what the store found when it created sess. The first login of an
+// account is not "new".
+func (s *Service) NotifyLogin(ctx context.Context, u store.User, sess store.Session, dev store.Device) {
+	if dev.Known || !dev.SeenBefore {
+		return
+	}
 	s.later(ctx, "new_device", func(ctx context.Context) error {
-		known, seenBefore, err := s.st.KnownDevice(ctx, u.ID, sess.IPAddress, sess.UserAgent, sess.ID)
-		if err != nil || known || !seenBefore {
-			return err
-		}
 		if err := s.send(ctx, mail.Data{Kind: mail.KindNewDevice, To: u.Email, Name: u.Name, IP: sess.IPAddress, UserAgent: sess.UserAgent, Time: sess.CreatedAt}); err != nil {
 			return err
 		}

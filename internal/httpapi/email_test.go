@@ -273,6 +273,51 @@ func TestMagicLink(t *testing.T) {
 	})
 }
 
+// TestLoginIsRecordedOnTheUser: every login, by password or by magic
+// link, resets the failure count and records when it happened (L14), as
+// an admin sees it.
+func TestLoginIsRecordedOnTheUser(t *testing.T) {
+	bothStores(t, func(t *testing.T, kind storeKind) {
+		e := newEnv(t, kind, func(c *config.Config) { c.RateLimit.LoginFailuresPerKey.N = 0 })
+		adm := e.admin("admin@example.com")
+		id := e.signup("alice@test.com")
+		e.waitMailTo("alice@test.com", 1) // verification
+		view := func(what string) resp {
+			t.Helper()
+			r := e.req("GET", "/v1/admin/users/"+id, nil, bearer(adm.access)...)
+			expect(t, r, 200, what)
+			return r
+		}
+		if r := view("before any login"); r.get("user", "last_login_at") != nil {
+			t.Fatalf("last_login_at before any login: %s", r.raw)
+		}
+		for range 2 {
+			expectProblem(t, e.req("POST", "/v1/auth/login", map[string]any{"email": "alice@test.com", "password": "wrong password!"}), 401, "invalid_credentials", "wrong password")
+		}
+		if r := view("after two failures"); r.get("user", "failed_login_attempts") != 2.0 {
+			t.Fatalf("failed_login_attempts after two failures: %s", r.raw)
+		}
+
+		before := time.Now().Add(-time.Second)
+		e.login("alice@test.com", goodPassword)
+		r := view("after a password login")
+		first, err := time.Parse(time.RFC3339Nano, r.str("user", "last_login_at"))
+		if err != nil || first.Before(before) || r.get("user", "failed_login_attempts") != 0.0 {
+			t.Fatalf("after a password login: last_login_at %q (%v), want after %v, and no failures: %s", r.str("user", "last_login_at"), err, before, r.raw)
+		}
+
+		time.Sleep(10 * time.Millisecond)
+		expect(t, e.req("POST", "/v1/auth/magic-link/request", map[string]any{"email": "alice@test.com"}), 202, "magic link request")
+		tok := e.waitMailTo("alice@test.com", 2).link(t, "http://gatehouse.test/magic-link?token=").Query().Get("token")
+		expect(t, e.req("POST", "/v1/auth/magic-link", map[string]any{"token": tok}), 200, "magic link login")
+		r = view("after a magic link login")
+		second, err := time.Parse(time.RFC3339Nano, r.str("user", "last_login_at"))
+		if err != nil || !second.After(first) {
+			t.Fatalf("after a magic link login: last_login_at %q (%v), want after %v", r.str("user", "last_login_at"), err, first)
+		}
+	})
+}
+
 func TestInvitation(t *testing.T) {
 	bothStores(t, func(t *testing.T, kind storeKind) {
 		e := newEnv(t, kind, nil)
@@ -323,7 +368,11 @@ func anyStrings(v any) []string {
 }
 
 func TestLoginNotices(t *testing.T) {
-	e := newEnv(t, onSQLite, func(c *config.Config) { c.RateLimit.LoginFailuresPerKey.N = 0 })
+	bothStores(t, testLoginNotices)
+}
+
+func testLoginNotices(t *testing.T, kind storeKind) {
+	e := newEnv(t, kind, func(c *config.Config) { c.RateLimit.LoginFailuresPerKey.N = 0 })
 	e.signup("alice@test.com")
 	e.waitMailTo("alice@test.com", 1)       // verification
 	e.login("alice@test.com", goodPassword) // first login: no notice
@@ -337,6 +386,13 @@ func TestLoginNotices(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if n := len(e.mailsTo("alice@test.com")); n != 2 {
 		t.Fatalf("%d mails; known devices must not trigger notices", n)
+	}
+	// The new device is known from now on; an old one still is.
+	e.req("POST", "/v1/auth/login", map[string]any{"email": "alice@test.com", "password": goodPassword}, "User-Agent", "NewPhone/2.0")
+	e.login("alice@test.com", goodPassword)
+	time.Sleep(200 * time.Millisecond)
+	if n := len(e.mailsTo("alice@test.com")); n != 2 {
+		t.Fatalf("%d mails after logins from two known devices; want still 2", n)
 	}
 	// Lockout sends a notice too (R3).
 	for i := 0; i < 5; i++ {

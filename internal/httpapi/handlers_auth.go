@@ -219,9 +219,9 @@ func (s *Server) passwordLogin(r *http.Request, email, password string) (store.U
 }
 
 // afterLogin sends the new-device notice when it applies (R5).
-func (s *Server) afterLogin(r *http.Request, p session.Principal) {
+func (s *Server) afterLogin(r *http.Request, iss session.Issued) {
 	if s.d.Email != nil {
-		s.d.Email.NotifyLogin(r.Context(), p.User, p.Session)
+		s.d.Email.NotifyLogin(r.Context(), iss.User, iss.Session, iss.Device)
 	}
 }
 
@@ -259,7 +259,7 @@ func (s *Server) openSession(r *http.Request, u store.User, amr []string) (sessi
 	if err != nil {
 		return session.Issued{}, err
 	}
-	s.afterLogin(r, iss.Principal)
+	s.afterLogin(r, iss)
 	return iss, nil
 }
 

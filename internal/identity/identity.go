@@ -50,7 +50,7 @@ type Store interface {
 	DeleteUser(ctx context.Context, id string, ev *store.AuditEvent) error
 	SetUserStatus(ctx context.Context, id, status string, now time.Time, ev *store.AuditEvent) error
 	RecordLoginFailure(ctx context.Context, id string, threshold int, lockFor time.Duration, now time.Time) (store.LoginFailure, error)
-	RecordLoginSuccess(ctx context.Context, id, ip, newHash string, now time.Time) error
+	RehashPassword(ctx context.Context, id, oldHash, newHash string, now time.Time) (bool, error)
 	UnlockUser(ctx context.Context, id string, now time.Time, ev *store.AuditEvent) error
 	SetPassword(ctx context.Context, id, hash, keepSessionID string, now time.Time, ev *store.AuditEvent) error
 	SetUserRoles(ctx context.Context, id string, roles []string, now time.Time, ev *store.AuditEvent) error
@@ -360,7 +360,9 @@ func (s *Service) CheckGrant(ctx context.Context, actor store.User, roles []stri
 
 // Login checks an email and password. Every failure returns
 // ErrInvalidCredentials after the same amount of hashing work (L6-L8); the
-// real reason goes only to the audit log (L5).
+// real reason goes only to the audit log (L5). A failure counts toward the
+// lockout here; a success is recorded with the session it opens
+// (session.Create, L14), and an outdated hash is replaced here (P1).
 func (s *Service) Login(ctx context.Context, email, pw string) (store.User, error) {
 	meta := audit.MetaFrom(ctx)
 	_, norm, problem := validation.NormalizeEmail(email)
@@ -427,20 +429,31 @@ func (s *Service) Login(ctx context.Context, email, pw string) (store.User, erro
 		}
 		return store.User{}, ErrEmailNotVerified
 	}
-	newHash := ""
 	if rehash {
-		if newHash, err = s.h.Hash(ctx, pw); err != nil {
-			return store.User{}, fmt.Errorf("login rehash: %w", err)
-		}
+		u.PasswordHash = s.rehash(ctx, u, pw, now)
 	}
-	if err := s.st.RecordLoginSuccess(ctx, u.ID, meta.IP, newHash, now); err != nil {
-		return store.User{}, fmt.Errorf("login: %w", err)
-	}
-	if newHash != "" {
-		u.PasswordHash = newHash
-	}
-	u.FailedLoginAttempts, u.LockedUntil, u.LastLoginAt, u.LastLoginIP = 0, nil, &now, meta.IP
 	return u, nil
+}
+
+// rehash replaces u's verified hash with one made with the current
+// parameters (P1: imported bcrypt and legacy hashes, changed argon2id
+// settings). It is best effort: the login stands if it fails, and the
+// next login tries again. A password changed since the check is kept. It
+// returns the hash the user has now, as far as this login knows.
+func (s *Service) rehash(ctx context.Context, u store.User, pw string, now time.Time) string {
+	newHash, err := s.h.Hash(ctx, pw)
+	if err != nil {
+		s.o.Log.WarnContext(ctx, "password rehash at login failed; the next login retries", "user_id", u.ID, "err", err)
+		return u.PasswordHash
+	}
+	replaced, err := s.st.RehashPassword(ctx, u.ID, u.PasswordHash, newHash, now)
+	if err != nil {
+		s.o.Log.WarnContext(ctx, "password rehash at login failed; the next login retries", "user_id", u.ID, "err", err)
+	}
+	if !replaced {
+		return u.PasswordHash
+	}
+	return newHash
 }
 
 // Get returns one user.

@@ -27,7 +27,7 @@ var (
 
 // Store is the persistence sessions need.
 type Store interface {
-	CreateSession(ctx context.Context, s *store.Session, rt *store.RefreshToken, ev *store.AuditEvent) error
+	CreateLoginSession(ctx context.Context, s *store.Session, rt *store.RefreshToken, ev *store.AuditEvent) (store.Device, error)
 	GetSessionByTokenHash(ctx context.Context, tokenHash string) (store.Session, store.User, error)
 	GetSession(ctx context.Context, id string) (store.Session, store.User, error)
 	TouchSession(ctx context.Context, id string, lastSeen, idleExpires time.Time) error
@@ -172,10 +172,15 @@ type Issued struct {
 	Principal
 	Token   secret.Secret
 	Refresh secret.Secret
+	// Device is what the user's earlier sessions say of this one's device
+	// (R5: whether to send a new-device notice).
+	Device store.Device
 }
 
 // Create starts a new session for u with fresh tokens (S1, S17: any token
-// the request carried is ignored). The login audit event is written with it.
+// the request carried is ignored). Every session starts with a login, so
+// the login is recorded on the user with it (L14: failed attempts and lock
+// reset, last login time and address), and the login audit event too.
 func (s *Service) Create(ctx context.Context, u store.User, amr []string) (Issued, error) {
 	meta := audit.MetaFrom(ctx)
 	now := s.o.Now()
@@ -197,12 +202,15 @@ func (s *Service) Create(ctx context.Context, u store.User, amr []string) (Issue
 	rt := &store.RefreshToken{TokenHash: secret.Digest(ref.Reveal()), CreatedAt: now, ExpiresAt: minTime(now.Add(s.o.RefreshTTL), sess.ExpiresAt)}
 	meta.ActorID = u.ID
 	ev := meta.Event(audit.LoginSucceeded, audit.Success, u.ID, map[string]any{"amr": amr})
-	if err := s.st.CreateSession(ctx, &sess, rt, ev); err != nil {
+	dev, err := s.st.CreateLoginSession(ctx, &sess, rt, ev)
+	if err != nil {
 		return Issued{}, fmt.Errorf("create session: %w", err)
 	}
+	u.FailedLoginAttempts, u.LockedUntil, u.LastLoginAt, u.LastLoginIP = 0, nil, &sess.CreatedAt, sess.IPAddress
+	u.UpdatedAt = sess.CreatedAt
 	p := Principal{Session: sess, User: u}
 	s.c.putIfCurrent(&entry{p: p, hash: sess.TokenHash, loaded: now}, epoch)
-	return Issued{Principal: p, Token: tok, Refresh: ref}, nil
+	return Issued{Principal: p, Token: tok, Refresh: ref, Device: dev}, nil
 }
 
 func minTime(a, b time.Time) time.Time {

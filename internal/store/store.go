@@ -229,6 +229,17 @@ type LoginFailure struct {
 	LockedUntil *time.Time // set when this failure locked the account
 }
 
+// Device is what a user's earlier sessions (active or ended, while they
+// are kept) say of a new session's device, for new-device notices (R5).
+type Device struct {
+	// Known: an earlier session came from the same IP address and user
+	// agent.
+	Known bool
+	// SeenBefore: there is an earlier session at all (a first login is
+	// not from a "new" device).
+	SeenBefore bool
+}
+
 // Store is everything Gatehouse persists. Every write method is one
 // transaction; an *AuditEvent argument, when non-nil, is written in that
 // same transaction.
@@ -250,9 +261,10 @@ type Store interface {
 	// RecordLoginFailure increments the failure counter atomically and
 	// locks the account once it reaches threshold.
 	RecordLoginFailure(ctx context.Context, id string, threshold int, lockFor time.Duration, now time.Time) (LoginFailure, error)
-	// RecordLoginSuccess resets failures and lock, records last login and,
-	// when newHash is non-empty, replaces the password hash (rehash, P1).
-	RecordLoginSuccess(ctx context.Context, id, ip, newHash string, now time.Time) error
+	// RehashPassword replaces the user's password hash with newHash if it
+	// is still oldHash (rehash at login, P1) and reports whether it did: a
+	// password changed meanwhile stays as it is.
+	RehashPassword(ctx context.Context, id, oldHash, newHash string, now time.Time) (bool, error)
 	UnlockUser(ctx context.Context, id string, now time.Time, ev *AuditEvent) error
 	// SetPassword replaces the hash and revokes every session and refresh
 	// token of the user except keepSessionID (may be empty).
@@ -263,6 +275,13 @@ type Store interface {
 
 	// Sessions and refresh tokens.
 	CreateSession(ctx context.Context, s *Session, rt *RefreshToken, ev *AuditEvent) error
+	// CreateLoginSession is CreateSession for a login. In the same
+	// transaction it records the login on the user (L14: failed attempts
+	// and lock reset, last_login_at and last_login_ip set to the session's
+	// created_at and ip_address), and it reports what the user's other
+	// sessions, from before this one, say of its device (R5). An unknown
+	// user is an error and nothing is written.
+	CreateLoginSession(ctx context.Context, s *Session, rt *RefreshToken, ev *AuditEvent) (Device, error)
 	// GetSessionByTokenHash and GetSession return the session with its user
 	// (roles included) in one query (X4).
 	GetSessionByTokenHash(ctx context.Context, tokenHash string) (Session, User, error)
@@ -340,10 +359,6 @@ type Store interface {
 	CreateUserFromInvitation(ctx context.Context, tokenHash string, u *User, now time.Time, ev *AuditEvent) error
 	// MarkEmailVerified records that the user proved the address.
 	MarkEmailVerified(ctx context.Context, userID string, now time.Time, ev *AuditEvent) error
-	// KnownDevice reports whether the user had another session from this
-	// IP address and user agent, and whether they had any other session at
-	// all (R5: new-device login notices; a first login is not "new").
-	KnownDevice(ctx context.Context, userID, ip, userAgent, exceptSessionID string) (known, seenBefore bool, err error)
 
 	// Signing keys.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)

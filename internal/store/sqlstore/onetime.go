@@ -204,15 +204,3 @@ func (s *Store) MarkEmailVerified(ctx context.Context, userID string, now time.T
 		return s.insertAudit(ctx, tx, ev)
 	}))
 }
-
-// KnownDevice looks for other sessions of the user, from the same IP and
-// agent and at all, in one query.
-func (s *Store) KnownDevice(ctx context.Context, userID, ip, userAgent, exceptSessionID string) (bool, bool, error) {
-	if !validUUID(userID) {
-		return false, false, nil
-	}
-	var same, any int
-	err := s.queryRow(ctx, qKnownDevice,
-		userID, ip, userAgent, exceptOrNil(exceptSessionID), userID, exceptOrNil(exceptSessionID)).Scan(&same, &any)
-	return same > 0, any > 0, s.wrap("known device", err)
-}

@@ -39,6 +39,11 @@ type builtQueries struct {
 	// sessionRefreshAudit inserts a session, its refresh token and an
 	// audit event in one statement (Dialect.WritableCTE); empty otherwise.
 	sessionRefreshAudit string
+	// loginSession is CreateLoginSession's work in one statement
+	// (Dialect.WritableCTE): the login record, the session, its refresh
+	// token and the audit event, answering the device query; empty
+	// otherwise.
+	loginSession string
 }
 
 // OnClose registers f to run after the pools are closed (the pgx pool).
@@ -57,6 +62,8 @@ func New(w, r *sql.DB, d *Dialect) (*Store, error) {
 	}
 	if d.WritableCTE {
 		s.q.sessionRefreshAudit = d.rebind(`WITH s AS (` + qInsertSession + `), r AS (` + qInsertRefresh + `) ` + qInsertAudit)
+		s.q.loginSession = d.rebind(`WITH u AS (` + qLoginRecord + `), s AS (` + qInsertSession + `), r AS (` + qInsertRefresh +
+			`), a AS (` + qInsertAudit + `) ` + qDeviceSeen)
 	}
 	if d.Numbered {
 		reads, writes := s.hotQueries()
@@ -74,13 +81,12 @@ const (
  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qInsertRefresh = `INSERT INTO refresh_tokens (id, session_id, user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`
 	qInsertAudit   = `INSERT INTO audit_events (id, created_at, type, actor_id, user_id, result, ip_address, user_agent, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qLoginSuccess  = `UPDATE users SET failed_login_attempts = 0, locked_until = NULL, last_login_at = ?, last_login_ip = ?, updated_at = ? WHERE id = ?`
-	qLoginRehash   = `UPDATE users SET failed_login_attempts = 0, locked_until = NULL, last_login_at = ?, last_login_ip = ?, updated_at = ?, password_hash = ? WHERE id = ?`
+	qLoginRecord   = `UPDATE users SET failed_login_attempts = 0, locked_until = NULL, last_login_at = ?, last_login_ip = ?, updated_at = ? WHERE id = ?`
 	qTouchSession  = `UPDATE sessions SET last_seen_at = ?, idle_expires_at = ?, updated_at = ? WHERE id = ? AND status = 'active'`
 	qSpendRefresh  = `UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL`
-	qKnownDevice   = `SELECT
- (SELECT count(*) FROM (SELECT 1 FROM sessions WHERE user_id = ? AND ip_address = ? AND user_agent = ? AND id <> ? LIMIT 1) a),
- (SELECT count(*) FROM (SELECT 1 FROM sessions WHERE user_id = ? AND id <> ? LIMIT 1) b)`
+	qDeviceSeen    = `SELECT
+ (SELECT count(*) FROM (SELECT 1 FROM sessions WHERE user_id = ? AND ip_address = ? AND user_agent = ? LIMIT 1) k),
+ (SELECT count(*) FROM (SELECT 1 FROM sessions WHERE user_id = ? LIMIT 1) b)`
 )
 
 // hotQueries are the statements every login, session check and refresh
@@ -88,8 +94,8 @@ const (
 // transactions through Tx.StmtContext, which reuses the connection's
 // prepared statement).
 func (s *Store) hotQueries() (reads, writes []string) {
-	reads = []string{s.q.sessionByHash, s.q.sessionByID, s.q.userByEmail, qKnownDevice}
-	writes = []string{qInsertSession, qInsertRefresh, qInsertAudit, qLoginSuccess, qLoginRehash, qTouchSession, qSpendRefresh,
+	reads = []string{s.q.sessionByHash, s.q.sessionByID, s.q.userByEmail}
+	writes = []string{qInsertSession, qInsertRefresh, qInsertAudit, qLoginRecord, qDeviceSeen, qTouchSession, qSpendRefresh,
 		s.q.refreshByHash, s.q.sessionByID}
 	return reads, writes
 }
@@ -591,20 +597,24 @@ func (s *Store) RecordLoginFailure(ctx context.Context, id string, threshold int
 	return out, s.wrap("record login failure", err)
 }
 
-// RecordLoginSuccess resets the failure state and records the login (L14).
-func (s *Store) RecordLoginSuccess(ctx context.Context, id, ip, newHash string, now time.Time) error {
-	q, args := qLoginSuccess, []any{s.d.t(now), ip, s.d.t(now), id}
-	if newHash != "" {
-		q, args = qLoginRehash, []any{s.d.t(now), ip, s.d.t(now), newHash, id}
+// RehashPassword swaps the hash only where it is still oldHash (P1).
+func (s *Store) RehashPassword(ctx context.Context, id, oldHash, newHash string, now time.Time) (bool, error) {
+	if !validUUID(id) {
+		return false, fmt.Errorf("rehash password: %w", store.ErrNotFound)
 	}
-	res, err := s.execAlone(ctx, q, args...)
+	res, err := s.execAlone(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?`, newHash, s.d.t(now), id, oldHash)
 	if err != nil {
-		return s.wrap("record login success", err)
+		return false, s.wrap("rehash password", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return s.wrap("record login success", store.ErrNotFound)
+	if n, _ := res.RowsAffected(); n > 0 {
+		return true, nil
 	}
-	return nil
+	// Rare: tell a changed hash from a user who is gone.
+	var one int
+	if err := s.w.QueryRowContext(ctx, s.d.rebind(`SELECT 1 FROM users WHERE id = ?`), id).Scan(&one); err != nil {
+		return false, s.wrap("rehash password", err)
+	}
+	return false, nil
 }
 
 // UnlockUser clears the lockout.

@@ -104,10 +104,8 @@ func testLoginFailureLockout(t *testing.T, st store.Store) {
 		t.Errorf("LockedUntil = %s, want %v", fmtTimePtr(got.LockedUntil), lockedAt.Add(lockFor))
 	}
 
-	// A success resets the counter, so the next failure is the first again.
-	if err := st.RecordLoginSuccess(ctx, u.ID, "203.0.113.5", "", at.Add(time.Hour)); err != nil {
-		t.Fatalf("RecordLoginSuccess: %v", err)
-	}
+	// A login resets the counter, so the next failure is the first again.
+	loginSession(t, st, u.ID, at.Add(time.Hour), true)
 	lf, err := st.RecordLoginFailure(ctx, u.ID, threshold, lockFor, at.Add(2*time.Hour))
 	if err != nil {
 		t.Fatalf("RecordLoginFailure after success: %v", err)
@@ -158,17 +156,13 @@ func testLoginFailureConcurrent(t *testing.T, st store.Store) {
 	}
 }
 
-func testRecordLoginSuccess(t *testing.T, st store.Store) {
-	cases := []struct {
-		name     string
-		newHash  string
-		wantHash string
-	}{
-		{"keeps hash", "", testPasswordHash},
-		{"rehash", newPasswordHash, newPasswordHash},
-	}
-	for i, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
+// testCreateLoginSession: a login's session records the login on the
+// user (L14) with the session, its refresh token and audit event, however
+// the store batches them (the one-statement path with both, a transaction
+// without).
+func testCreateLoginSession(t *testing.T, st store.Store) {
+	for i, batched := range []bool{true, false} {
+		t.Run(fmt.Sprintf("refresh token and audit %v", batched), func(t *testing.T) {
 			ctx := t.Context()
 			u := newUser(t, st, fmt.Sprintf("login%d@example.com", i))
 			at := now()
@@ -182,21 +176,185 @@ func testRecordLoginSuccess(t *testing.T, st store.Store) {
 			}
 
 			loginAt := at.Add(time.Minute)
-			if err := st.RecordLoginSuccess(ctx, u.ID, "198.51.100.77", c.newHash, loginAt); err != nil {
-				t.Fatalf("RecordLoginSuccess: %v", err)
-			}
+			s, rt, ev := loginSession(t, st, u.ID, loginAt, batched)
 			got := getUser(t, st, u.ID)
 			want := u
 			want.FailedLoginAttempts = 0
 			want.LockedUntil = nil
 			want.LastLoginAt = &loginAt
-			want.LastLoginIP = "198.51.100.77"
-			want.PasswordHash = c.wantHash
+			want.LastLoginIP = s.IPAddress
 			want.UpdatedAt = got.UpdatedAt // not part of this contract
 			if d := userDiff(got, want); len(d) > 0 {
-				t.Errorf("user after RecordLoginSuccess differs:\n%s", d)
+				t.Errorf("user after CreateLoginSession differs:\n%s", d)
+			}
+			gotS, _, err := st.GetSession(ctx, s.ID)
+			if err != nil {
+				t.Fatalf("GetSession: %v", err)
+			}
+			if d := sessionDiff(gotS, s); len(d) > 0 {
+				t.Errorf("login session differs:\n%s", d)
+			}
+			if ev != nil {
+				requireAudit(t, st, ev)
+			}
+			if rt != nil {
+				requireRotation(t, st, rt.TokenHash, s.ID, loginAt.Add(time.Minute))
 			}
 		})
+	}
+}
+
+// loginSession stores a login's session of userID created at at, with a
+// refresh token and an audit event when batched, and returns them.
+func loginSession(t *testing.T, st store.Store, userID string, at time.Time, batched bool) (store.Session, *store.RefreshToken, *store.AuditEvent) {
+	t.Helper()
+	s := sessionFor(t, userID, at)
+	var rt *store.RefreshToken
+	var ev *store.AuditEvent
+	if batched {
+		rt = ptr(refreshFor(t, s))
+		ev = auditFor(t, "user.login.succeeded", userID, at)
+	}
+	if _, err := st.CreateLoginSession(t.Context(), &s, rt, ev); err != nil {
+		t.Fatalf("CreateLoginSession: %v", err)
+	}
+	return s, rt, ev
+}
+
+// testLoginSessionDevice: CreateLoginSession reports what the user's
+// earlier sessions, ended ones included, say of the new one's device
+// (R5), on both of its paths.
+func testLoginSessionDevice(t *testing.T, st store.Store) {
+	ctx := t.Context()
+	u := newUser(t, st, "device@example.com")
+	other := newUser(t, st, "other@example.com")
+	at := now()
+	steps := []struct {
+		name   string
+		ip, ua string
+		want   store.Device
+	}{
+		{"first login", "203.0.113.7", "laptop", store.Device{}},
+		{"same device", "203.0.113.7", "laptop", store.Device{Known: true, SeenBefore: true}},
+		{"another agent", "203.0.113.7", "phone", store.Device{SeenBefore: true}},
+		{"another address", "198.51.100.1", "laptop", store.Device{SeenBefore: true}},
+		{"the other agent again", "203.0.113.7", "phone", store.Device{Known: true, SeenBefore: true}},
+	}
+	// Another user's sessions say nothing of this user's devices.
+	theirs := sessionFor(t, other.ID, at)
+	theirs.IPAddress, theirs.UserAgent = "192.0.2.9", "tablet"
+	createSession(t, st, theirs, nil)
+	for i, c := range steps {
+		s := sessionFor(t, u.ID, at.Add(time.Duration(i)*time.Minute))
+		s.IPAddress, s.UserAgent = c.ip, c.ua
+		var rt *store.RefreshToken
+		var ev *store.AuditEvent
+		if i%2 == 0 {
+			rt, ev = ptr(refreshFor(t, s)), auditFor(t, "user.login.succeeded", u.ID, s.CreatedAt)
+		}
+		got, err := st.CreateLoginSession(ctx, &s, rt, ev)
+		if err != nil {
+			t.Fatalf("%s: CreateLoginSession: %v", c.name, err)
+		}
+		if got != c.want {
+			t.Errorf("%s (%s, %s): device %+v, want %+v", c.name, c.ip, c.ua, got, c.want)
+		}
+		if i == 0 {
+			// An ended session still counts.
+			if err := st.EndSession(ctx, s.ID, store.SessionLoggedOut, s.CreatedAt, nil); err != nil {
+				t.Fatalf("EndSession: %v", err)
+			}
+		}
+	}
+	s := sessionFor(t, other.ID, at)
+	s.IPAddress, s.UserAgent = "203.0.113.7", "laptop"
+	if got, err := st.CreateLoginSession(ctx, &s, nil, nil); err != nil || got != (store.Device{SeenBefore: true}) {
+		t.Errorf("other user's login from this user's device: %+v, %v; want SeenBefore only", got, err)
+	}
+}
+
+// testCreateLoginSessionErrors: a login session that cannot be written
+// leaves nothing behind, the login record on the user included.
+func testCreateLoginSessionErrors(t *testing.T, st store.Store) {
+	ctx := t.Context()
+	u := newUser(t, st, "alice@test.com")
+	at := now()
+	if _, err := st.RecordLoginFailure(ctx, u.ID, 5, 30*time.Minute, at); err != nil {
+		t.Fatalf("RecordLoginFailure: %v", err)
+	}
+	before := getUser(t, st, u.ID)
+	existing, existingRT := newSession(t, st, u.ID, at)
+
+	for _, batched := range []bool{true, false} {
+		t.Run(fmt.Sprintf("refresh token and audit %v", batched), func(t *testing.T) {
+			dup := sessionFor(t, u.ID, at.Add(time.Minute))
+			dup.TokenHash = existing.TokenHash
+			var rt *store.RefreshToken
+			var ev *store.AuditEvent
+			if batched {
+				rt, ev = ptr(refreshFor(t, dup)), auditFor(t, "user.login.succeeded", u.ID, at)
+			}
+			_, err := st.CreateLoginSession(ctx, &dup, rt, ev)
+			wantErr(t, err, store.ErrConflict, "CreateLoginSession with a taken token hash")
+			if batched {
+				requireNoAudit(t, st, ev)
+				requireNoRotation(t, st, rt.TokenHash, at.Add(2*time.Minute), "refresh token of a refused login session")
+			}
+			if d := userDiff(getUser(t, st, u.ID), before); len(d) > 0 {
+				t.Errorf("a refused login session changed the user:\n%s", d)
+			}
+		})
+	}
+
+	taken := sessionFor(t, u.ID, at.Add(time.Minute))
+	takenRT := refreshFor(t, taken)
+	takenRT.TokenHash = existingRT.TokenHash
+	ev := auditFor(t, "user.login.succeeded", u.ID, at)
+	_, err := st.CreateLoginSession(ctx, &taken, &takenRT, ev)
+	wantErr(t, err, store.ErrConflict, "CreateLoginSession with a taken refresh token hash")
+	_, _, err = st.GetSession(ctx, taken.ID)
+	wantErr(t, err, store.ErrNotFound, "GetSession of the refused login session")
+	requireNoAudit(t, st, ev)
+	if d := userDiff(getUser(t, st, u.ID), before); len(d) > 0 {
+		t.Errorf("a login session refused for its refresh token changed the user:\n%s", d)
+	}
+
+	for _, batched := range []bool{true, false} {
+		orphan := sessionFor(t, newID(t), at)
+		var rt *store.RefreshToken
+		var ev *store.AuditEvent
+		if batched {
+			rt, ev = ptr(refreshFor(t, orphan)), auditFor(t, "user.login.succeeded", orphan.UserID, at)
+		}
+		_, err := st.CreateLoginSession(ctx, &orphan, rt, ev)
+		wantErr(t, err, store.ErrNotFound, fmt.Sprintf("CreateLoginSession for an unknown user (refresh token and audit %v)", batched))
+		if batched {
+			requireNoAudit(t, st, ev)
+			requireNoRotation(t, st, rt.TokenHash, at.Add(time.Minute), "refresh token of a login session of an unknown user")
+		}
+	}
+}
+
+// testRehashPassword: the hash is replaced only while it is still the one
+// the login verified; a password changed meanwhile stays.
+func testRehashPassword(t *testing.T, st store.Store) {
+	ctx := t.Context()
+	u := newUser(t, st, "rehash@example.com")
+	at := now()
+	ok, err := st.RehashPassword(ctx, u.ID, testPasswordHash, newPasswordHash, at)
+	if err != nil || !ok {
+		t.Fatalf("RehashPassword of the current hash = %v, %v; want true", ok, err)
+	}
+	if got := getUser(t, st, u.ID).PasswordHash; got != newPasswordHash {
+		t.Fatalf("hash after rehash = %q, want the new one", got)
+	}
+	// A second rehash from the old hash lost a race with a change.
+	ok, err = st.RehashPassword(ctx, u.ID, testPasswordHash, "$argon2id$stale", at)
+	if err != nil || ok {
+		t.Fatalf("RehashPassword of a replaced hash = %v, %v; want false, nil", ok, err)
+	}
+	if got := getUser(t, st, u.ID).PasswordHash; got != newPasswordHash {
+		t.Fatalf("a stale rehash overwrote the hash: %q", got)
 	}
 }
 

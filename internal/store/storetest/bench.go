@@ -13,9 +13,10 @@ import (
 )
 
 // Bench measures the store work of the hot paths against fresh stores from
-// open: a password login (look the user up, record the success, create
-// the session with its refresh token and audit event) and a session check
-// that misses the in-process cache. open has the contract of Run's.
+// open: a password login (look the user up, then create the session with
+// its refresh token, audit event, login record and device query) and a
+// session check that misses the in-process cache. open has the contract of
+// Run's.
 //
 //	go test -run '^$' -bench Store ./internal/store/...
 func Bench(b *testing.B, open func(tb testing.TB) store.Store) {
@@ -31,13 +32,10 @@ func Bench(b *testing.B, open func(tb testing.TB) store.Store) {
 				b.Fatal(err)
 			}
 			now := time.Now()
-			if err := st.RecordLoginSuccess(ctx, u.ID, "192.0.2.1", "", now); err != nil {
-				b.Fatal(err)
-			}
 			sess, rt := benchSession(u.ID, now)
 			ev := &store.AuditEvent{Type: "user.login.succeeded", Result: "success", ActorID: u.ID, UserID: u.ID,
 				IPAddress: "192.0.2.1", UserAgent: "bench/1", CreatedAt: now, Details: map[string]any{"amr": []string{"pwd"}}}
-			if err := st.CreateSession(ctx, &sess, &rt, ev); err != nil {
+			if _, err := st.CreateLoginSession(ctx, &sess, &rt, ev); err != nil {
 				b.Fatal(err)
 			}
 		}

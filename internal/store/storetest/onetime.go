@@ -137,28 +137,3 @@ func testCreateUserFromInvitation(t *testing.T, st store.Store) {
 	dup := userFor(t, "invitee@example.com", now())
 	wantErr(t, st.CreateUserFromInvitation(ctx, hash, &dup, now(), nil), store.ErrNotFound, "invitation reuse")
 }
-
-func testKnownDevice(t *testing.T, st store.Store) {
-	ctx := t.Context()
-	u := newUser(t, st, "device@example.com")
-	if known, before, err := st.KnownDevice(ctx, u.ID, "203.0.113.7", "laptop", ""); err != nil || known || before {
-		t.Fatalf("no sessions yet: known=%v seenBefore=%v err=%v", known, before, err)
-	}
-	s := sessionFor(t, u.ID, now())
-	s.IPAddress, s.UserAgent = "203.0.113.7", "laptop"
-	createSession(t, st, s, nil)
-	for _, c := range []struct {
-		ip, ua, except    string
-		known, seenBefore bool
-	}{
-		{"203.0.113.7", "laptop", "", true, true},
-		{"203.0.113.7", "phone", "", false, true},
-		{"198.51.100.1", "laptop", "", false, true},
-		{"203.0.113.7", "laptop", s.ID, false, false},
-	} {
-		known, before, err := st.KnownDevice(ctx, u.ID, c.ip, c.ua, c.except)
-		if err != nil || known != c.known || before != c.seenBefore {
-			t.Errorf("KnownDevice(%s, %s, except %q) = %v, %v, %v; want %v, %v", c.ip, c.ua, c.except, known, before, err, c.known, c.seenBefore)
-		}
-	}
-}

@@ -62,7 +62,10 @@ func subtests() []subtest {
 		{"SetUserStatus", testSetUserStatus},
 		{"LoginFailureLockout", testLoginFailureLockout},
 		{"LoginFailureConcurrent", testLoginFailureConcurrent},
-		{"RecordLoginSuccess", testRecordLoginSuccess},
+		{"CreateLoginSession", testCreateLoginSession},
+		{"CreateLoginSessionErrors", testCreateLoginSessionErrors},
+		{"LoginSessionDevice", testLoginSessionDevice},
+		{"RehashPassword", testRehashPassword},
 		{"UnlockUser", testUnlockUser},
 		{"SetPassword", testSetPassword},
 
@@ -103,7 +106,6 @@ func subtests() []subtest {
 		{"VerifyEmail", testVerifyEmail},
 		{"ResetPassword", testResetPassword},
 		{"CreateUserFromInvitation", testCreateUserFromInvitation},
-		{"KnownDevice", testKnownDevice},
 
 		// Authorization data.
 		{"RoleCRUD", testRoleCRUD},

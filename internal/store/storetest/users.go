@@ -225,8 +225,14 @@ func testUnknownUserIsNotFound(t *testing.T, st store.Store) {
 			_, err := st.RecordLoginFailure(t.Context(), id, 5, 30*time.Minute, at)
 			return err
 		}},
-		{"RecordLoginSuccess", func(t *testing.T) error {
-			return st.RecordLoginSuccess(t.Context(), id, "203.0.113.1", "", at)
+		{"RehashPassword", func(t *testing.T) error {
+			_, err := st.RehashPassword(t.Context(), id, testPasswordHash, newPasswordHash, at)
+			return err
+		}},
+		{"CreateLoginSession", func(t *testing.T) error {
+			s := sessionFor(t, id, at)
+			_, err := st.CreateLoginSession(t.Context(), &s, nil, nil)
+			return err
 		}},
 		{"UnlockUser", func(t *testing.T) error {
 			return st.UnlockUser(t.Context(), id, at, nil)
