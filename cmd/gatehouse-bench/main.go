@@ -83,8 +83,8 @@
 // backends and by everything else. For the login scenario it also splits
 // the machine's CPU per 2xx answer (hash workers, the rest of the server,
 // the database, the generator, other processes, idle) and prints beside
-// it what the 90% target leaves a login: one hash's CPU at the raw rate
-// and a ninth of that more.
+// it what the 90% target leaves a login (one hash's CPU at the raw rate
+// and a ninth of that more) and the hash workers' share of the cores.
 //
 // The server runs with --disable-rate-limits, GATEHOUSE_LOG_LEVEL=warn,
 // a temp --data-dir and, with a database URL, a random

@@ -367,7 +367,11 @@ func writeText(w io.Writer, rep Report) error {
 // load generator, other processes and idle time, in milliseconds. Beside
 // it stands what the login target leaves: at 90% of the raw rate, a login
 // may take one hash's CPU (the cores' time per hash at the raw rate) and a
-// ninth of that more. "" when the CPU figures are unknown.
+// ninth of that more. The line ends with the hash workers' share of the
+// cores: measured over the scenario itself, it does not move with the
+// raw rate measured minutes apart, and 90% of the raw rate needs about
+// 90% of it (at the raw cost per hash). "" when the CPU figures are
+// unknown.
 func loginCPUText(s ScenarioJSON, rep *Report) string {
 	if s.ServerCPU < 0 || s.WorkersCPU < 0 || s.ReqPerSec <= 0 {
 		return ""
@@ -382,6 +386,9 @@ func loginCPUText(s ScenarioJSON, rep *Report) string {
 		hash := float64(raw.Goroutines) * 1000 / raw.RatePerSec
 		text += fmt.Sprintf("; at %.0f%% of the raw rate a login may take %.2f ms of CPU, one hash's %.2f ms and %.2f ms beside it",
 			minLoginOfArgon*100, hash/minLoginOfArgon, hash, hash/minLoginOfArgon-hash)
+	}
+	if rep.Cores > 0 {
+		text += fmt.Sprintf("; the hash workers used %.1f%% of the %d cores", 100*s.WorkersCPU/float64(rep.Cores), rep.Cores)
 	}
 	return text
 }

@@ -40,7 +40,8 @@ func TestLoginJudgedAgainstTheMeanRawRate(t *testing.T) {
 
 // The login scenario's CPU is split per 2xx answer between the hash
 // workers, the rest of the server, the database, the generator, other
-// processes and idle time, beside what the 90% target leaves a login.
+// processes and idle time, beside what the 90% target leaves a login and
+// the hash workers' share of the cores.
 func TestLoginCPUSplitPerAnswer(t *testing.T) {
 	login := ScenarioJSON{Name: scLogin, ReqPerSec: 80, OK: 400, ServerCPU: 1.8, WorkersCPU: 1.6, GenCPU: 0.04, DBCPU: 0.08, OtherCPU: 0.02, PeakRSSMiB: -1}
 	rep := Report{Cores: 2, Argon: ArgonReport{RatePerSec: 90, Goroutines: 2}, Scenarios: []ScenarioJSON{login}}
@@ -51,6 +52,7 @@ func TestLoginCPUSplitPerAnswer(t *testing.T) {
 	for _, want := range []string{
 		"login CPU per 2xx answer: hash workers 20.00 ms, rest of the server 2.50 ms, database 1.00 ms, generator 0.50 ms, other processes 0.25 ms, idle 0.75 ms",
 		"at 90% of the raw rate a login may take 24.69 ms of CPU, one hash's 22.22 ms and 2.47 ms beside it",
+		"; the hash workers used 80.0% of the 2 cores",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
