@@ -293,3 +293,71 @@ func TestConcurrentSignupOneEmail(t *testing.T) {
 		}
 	})
 }
+
+// TestNoCredentialsInQueryStrings (T7): a credential in the query string
+// authenticates nothing, and query strings, which may carry one-time
+// tokens, never reach the log (the path does).
+func TestNoCredentialsInQueryStrings(t *testing.T) {
+	var logs lockedLog
+	e := newEnvWith(t, onSQLite, envOptions{log: &logs})
+	e.signup("alice@test.com")
+	s := e.login("alice@test.com", goodPassword)
+	for _, q := range []string{"access_token=" + s.access, "token=" + s.token, "session_token=" + s.token, "gatehouse_session=" + s.token, "api_key=" + s.token} {
+		expectProblem(t, e.req("GET", "/v1/auth/whoami?"+q, nil), 401, "unauthenticated", "whoami with ?"+strings.SplitN(q, "=", 2)[0])
+		expectProblem(t, e.req("GET", "/v1/me?"+q, nil), 401, "unauthenticated", "me with ?"+strings.SplitN(q, "=", 2)[0])
+	}
+	const oneTime = "OneTimeTokenFromAMailLink0123456789abcdefgh"
+	e.req("GET", "/verify-email?token="+oneTime, nil)
+	e.req("GET", "/reset-password?token="+oneTime, nil)
+	// The request line is logged as the answer ends; wait for the last.
+	var log string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		log = logs.String()
+		if strings.Contains(log, `"path":"/reset-password"`) || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, path := range []string{`"path":"/v1/auth/whoami"`, `"path":"/v1/me"`, `"path":"/verify-email"`, `"path":"/reset-password"`} {
+		if !strings.Contains(log, path) {
+			t.Fatalf("the log lacks %s: requests are not logged, so this test proves nothing:\n%s", path, log)
+		}
+	}
+	for _, secretValue := range []string{s.access, s.token, oneTime} {
+		if strings.Contains(log, secretValue) {
+			t.Fatalf("a credential from a query string reached the log:\n%s", log)
+		}
+	}
+}
+
+// TestLoginIgnoresAPresentedSession (S17): a session cookie or bearer
+// token the login request carries, even a valid one, is not adopted: the
+// login answers with a new session and both stay distinct.
+func TestLoginIgnoresAPresentedSession(t *testing.T) {
+	e := newEnv(t, onSQLite, nil)
+	e.signup("alice@test.com")
+	planted := e.login("alice@test.com", goodPassword)
+	for name, hdr := range map[string][]string{
+		"cookie": {"Cookie", "gatehouse_session=" + planted.token},
+		"bearer": bearer(planted.token),
+	} {
+		r := e.req("POST", "/v1/auth/login", map[string]any{"email": "alice@test.com", "password": goodPassword}, hdr...)
+		expect(t, r, 200, "login carrying a "+name)
+		if r.str("session_token") == planted.token || r.str("session", "id") == planted.sessionID {
+			t.Fatalf("login carrying a %s adopted the presented session: %s", name, r.raw)
+		}
+		var cookie string
+		for _, c := range r.cookie {
+			if c.Name == "gatehouse_session" {
+				cookie = c.Value
+			}
+		}
+		if cookie == "" || cookie == planted.token || cookie != r.str("session_token") {
+			t.Fatalf("login carrying a %s set cookie %q; want the new session's token", name, cookie)
+		}
+		w := e.req("GET", "/v1/auth/whoami", nil, bearer(r.str("session_token"))...)
+		expect(t, w, 200, "whoami with the new session")
+		if w.str("session", "id") != r.str("session", "id") {
+			t.Fatalf("whoami names session %s, want the new %s", w.str("session", "id"), r.str("session", "id"))
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
@@ -50,6 +51,9 @@ type envOptions struct {
 	// real browser back to this server. Otherwise it is
 	// http://gatehouse.test. mutate runs after and may still change it.
 	realPublicURL bool
+	// log receives the server's log as JSON lines (at info and above);
+	// nil discards it.
+	log io.Writer
 }
 
 // newEnvWith is newEnv with options.
@@ -70,7 +74,7 @@ func newEnvWith(t testing.TB, kind storeKind, o envOptions) *env {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	return serve(t, cfg, srv)
+	return serveLogged(t, cfg, srv, o.log)
 }
 
 // baseConfig is the defaults with a private data dir and a fixed public URL.
@@ -94,6 +98,16 @@ func randomMasterKey() secret.Secret {
 // Everything is closed when the test ends.
 func serve(t testing.TB, cfg config.Config, srv *httptest.Server) *env {
 	t.Helper()
+	return serveLogged(t, cfg, srv, nil)
+}
+
+// serveLogged is serve with the server's log written to w (nil: discarded).
+func serveLogged(t testing.TB, cfg config.Config, srv *httptest.Server, w io.Writer) *env {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	if w != nil {
+		log = slog.New(slog.NewJSONHandler(w, nil))
+	}
 	if srv == nil {
 		srv = httptest.NewUnstartedServer(nil)
 	}
@@ -103,7 +117,7 @@ func serve(t testing.TB, cfg config.Config, srv *httptest.Server) *env {
 		t.Fatal(err)
 	}
 	opts := apptest.CheapHashing()
-	g, err := app.Build(context.Background(), cfg, slog.New(slog.DiscardHandler), app.BuildOptions{Password: &opts})
+	g, err := app.Build(context.Background(), cfg, log, app.BuildOptions{Password: &opts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,4 +265,22 @@ func (e *env) admin(email string) session {
 
 func identityInput(email string, roles ...string) identity.NewUserInput {
 	return identity.NewUserInput{SignupInput: identity.SignupInput{Email: email, Password: goodPassword}, Roles: roles}
+}
+
+// lockedLog is a log sink the server's goroutines may share.
+type lockedLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
