@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/audit"
 	"github.com/gatehouse-auth/gatehouse/internal/session"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/sqlite"
@@ -152,5 +153,89 @@ func TestRevocationDuringReadIsNotUndone(t *testing.T) {
 	_, _ = svc.Authenticate(ctx, iss.Token.Reveal())
 	if _, err := svc.Authenticate(ctx, iss.Token.Reveal()); !errors.Is(err, session.ErrInvalid) {
 		t.Fatalf("suspended user still authenticated from a stale cache entry: %v", err)
+	}
+}
+
+// TestIPChangeIsASignalNotALogout (S18): a session used from another
+// address keeps working, and the change is audited with both addresses
+// when the use is recorded (at most once per TouchEvery); a use from the
+// login address is not.
+func TestIPChangeIsASignalNotALogout(t *testing.T) {
+	svc, st, u, c := setup(t, session.Options{CacheTTL: time.Hour, TouchEvery: time.Minute})
+	from := func(ip string) context.Context {
+		return audit.WithMeta(context.Background(), audit.Meta{IP: ip, UserAgent: "test"})
+	}
+	iss, err := svc.Create(from("203.0.113.7"), u, []string{"pwd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := iss.Token.Reveal()
+	changes := func() []store.AuditEvent {
+		t.Helper()
+		evs, err := st.ListAudit(context.Background(), store.AuditQuery{Type: audit.SessionIPChanged, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
+	c.add(2 * time.Minute)
+	if _, err := svc.Authenticate(from("203.0.113.7"), tok); err != nil {
+		t.Fatalf("use from the login address: %v", err)
+	}
+	if n := len(changes()); n != 0 {
+		t.Fatalf("%d ip_changed events for a use from the login address", n)
+	}
+	c.add(2 * time.Minute)
+	p, err := svc.Authenticate(from("198.51.100.9"), tok)
+	if err != nil || p.Session.ID != iss.Session.ID {
+		t.Fatalf("use from another address: %v (a change must not log out)", err)
+	}
+	evs := changes()
+	if len(evs) != 1 {
+		t.Fatalf("%d ip_changed events after a use from another address, want 1", len(evs))
+	}
+	ev := evs[0]
+	if ev.UserID != u.ID || ev.IPAddress != "198.51.100.9" || ev.Details["from"] != "203.0.113.7" || ev.Details["to"] != "198.51.100.9" || ev.Details["session_id"] != iss.Session.ID {
+		t.Fatalf("ip_changed event %+v", ev)
+	}
+}
+
+// TestCreateRecordsTheLogin (L14, R5): a session's creation records the
+// login on its user and says what the user's earlier sessions know of
+// the device.
+func TestCreateRecordsTheLogin(t *testing.T) {
+	svc, st, u, c := setup(t, session.Options{})
+	ctx := audit.WithMeta(context.Background(), audit.Meta{IP: "203.0.113.7", UserAgent: "laptop"})
+	if _, err := st.RecordLoginFailure(ctx, u.ID, 5, time.Hour, c.now()); err != nil {
+		t.Fatal(err)
+	}
+	first, err := svc.Create(ctx, u, []string{"pwd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Device != (store.Device{}) {
+		t.Fatalf("first login's device %+v, want neither known nor seen before", first.Device)
+	}
+	got, err := st.GetUser(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.FailedLoginAttempts != 0 || got.LastLoginAt == nil || !got.LastLoginAt.Equal(first.Session.CreatedAt) || got.LastLoginIP != "203.0.113.7" {
+		t.Fatalf("user after login: failures %d, last login %v from %q", got.FailedLoginAttempts, got.LastLoginAt, got.LastLoginIP)
+	}
+	if first.User.LastLoginAt == nil || first.User.FailedLoginAttempts != 0 {
+		t.Fatalf("the issued principal's user does not show the login: %+v", first.User)
+	}
+	c.add(time.Minute)
+	again, err := svc.Create(ctx, u, []string{"pwd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Device != (store.Device{Known: true, SeenBefore: true}) {
+		t.Fatalf("second login from the same device: %+v", again.Device)
+	}
+	other := audit.WithMeta(context.Background(), audit.Meta{IP: "203.0.113.7", UserAgent: "phone"})
+	if iss, err := svc.Create(other, u, []string{"pwd"}); err != nil || iss.Device != (store.Device{SeenBefore: true}) {
+		t.Fatalf("login from a new agent: %+v, %v", iss.Device, err)
 	}
 }
