@@ -209,16 +209,21 @@ func testCreateLoginSession(t *testing.T, st store.Store) {
 func loginSession(t *testing.T, st store.Store, userID string, at time.Time, batched bool) (store.Session, *store.RefreshToken, *store.AuditEvent) {
 	t.Helper()
 	s := sessionFor(t, userID, at)
-	var rt *store.RefreshToken
-	var ev *store.AuditEvent
-	if batched {
-		rt = ptr(refreshFor(t, s))
-		ev = auditFor(t, "user.login.succeeded", userID, at)
-	}
+	rt, ev := loginRows(t, s, batched, at)
 	if _, err := st.CreateLoginSession(t.Context(), &s, rt, ev); err != nil {
 		t.Fatalf("CreateLoginSession: %v", err)
 	}
 	return s, rt, ev
+}
+
+// loginRows returns the refresh token and audit event a login session of
+// s writes, made at at, when batched; nil, nil otherwise.
+func loginRows(t *testing.T, s store.Session, batched bool, at time.Time) (*store.RefreshToken, *store.AuditEvent) {
+	t.Helper()
+	if !batched {
+		return nil, nil
+	}
+	return ptr(refreshFor(t, s)), auditFor(t, "user.login.succeeded", s.UserID, at)
 }
 
 // testLoginSessionDevice: CreateLoginSession reports what the user's
@@ -247,11 +252,7 @@ func testLoginSessionDevice(t *testing.T, st store.Store) {
 	for i, c := range steps {
 		s := sessionFor(t, u.ID, at.Add(time.Duration(i)*time.Minute))
 		s.IPAddress, s.UserAgent = c.ip, c.ua
-		var rt *store.RefreshToken
-		var ev *store.AuditEvent
-		if i%2 == 0 {
-			rt, ev = ptr(refreshFor(t, s)), auditFor(t, "user.login.succeeded", u.ID, s.CreatedAt)
-		}
+		rt, ev := loginRows(t, s, i%2 == 0, s.CreatedAt)
 		got, err := st.CreateLoginSession(ctx, &s, rt, ev)
 		if err != nil {
 			t.Fatalf("%s: CreateLoginSession: %v", c.name, err)
@@ -289,11 +290,7 @@ func testCreateLoginSessionErrors(t *testing.T, st store.Store) {
 		t.Run(fmt.Sprintf("refresh token and audit %v", batched), func(t *testing.T) {
 			dup := sessionFor(t, u.ID, at.Add(time.Minute))
 			dup.TokenHash = existing.TokenHash
-			var rt *store.RefreshToken
-			var ev *store.AuditEvent
-			if batched {
-				rt, ev = ptr(refreshFor(t, dup)), auditFor(t, "user.login.succeeded", u.ID, at)
-			}
+			rt, ev := loginRows(t, dup, batched, at)
 			_, err := st.CreateLoginSession(ctx, &dup, rt, ev)
 			wantErr(t, err, store.ErrConflict, "CreateLoginSession with a taken token hash")
 			if batched {
@@ -321,11 +318,7 @@ func testCreateLoginSessionErrors(t *testing.T, st store.Store) {
 
 	for _, batched := range []bool{true, false} {
 		orphan := sessionFor(t, newID(t), at)
-		var rt *store.RefreshToken
-		var ev *store.AuditEvent
-		if batched {
-			rt, ev = ptr(refreshFor(t, orphan)), auditFor(t, "user.login.succeeded", orphan.UserID, at)
-		}
+		rt, ev := loginRows(t, orphan, batched, at)
 		_, err := st.CreateLoginSession(ctx, &orphan, rt, ev)
 		wantErr(t, err, store.ErrNotFound, fmt.Sprintf("CreateLoginSession for an unknown user (refresh token and audit %v)", batched))
 		if batched {
