@@ -280,7 +280,7 @@ type Store interface {
 	// and lock reset, last_login_at and last_login_ip set to the session's
 	// created_at and ip_address), and it reports what the user's other
 	// sessions, from before this one, say of its device (R5). An unknown
-	// user is an error and nothing is written.
+	// user is ErrNotFound and nothing is written.
 	CreateLoginSession(ctx context.Context, s *Session, rt *RefreshToken, ev *AuditEvent) (Device, error)
 	// GetSessionByTokenHash and GetSession return the session with its user
 	// (roles included) in one query (X4).

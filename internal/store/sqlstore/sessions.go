@@ -63,7 +63,6 @@ func (s *Store) CreateLoginSession(ctx context.Context, x *store.Session, rt *st
 	if !validUUID(x.UserID) {
 		return store.Device{}, fmt.Errorf("create login session: %w", store.ErrNotFound)
 	}
-	var dev store.Device
 	if rt != nil && ev != nil && s.q.loginSession != "" {
 		dev, err := s.createLoginSessionAlone(ctx, x, rt, ev)
 		if err != nil && s.d.IsForeignKeyViolation != nil && s.d.IsForeignKeyViolation(err) {
@@ -71,6 +70,7 @@ func (s *Store) CreateLoginSession(ctx context.Context, x *store.Session, rt *st
 		}
 		return dev, s.wrap("create login session", err)
 	}
+	var dev store.Device
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := s.exec(ctx, tx, qLoginRecord, s.appendLoginArgs(nil, x)...)
 		if err != nil {
