@@ -274,13 +274,13 @@ type Store interface {
 	CountUsersWithRole(ctx context.Context, role string) (int, error)
 
 	// Sessions and refresh tokens.
-	CreateSession(ctx context.Context, s *Session, rt *RefreshToken, ev *AuditEvent) error
-	// CreateLoginSession is CreateSession for a login. In the same
-	// transaction it records the login on the user (L14: failed attempts
-	// and lock reset, last_login_at and last_login_ip set to the session's
-	// created_at and ip_address), and it reports what the user's other
-	// sessions, from before this one, say of its device (R5). An unknown
-	// user is ErrNotFound and nothing is written.
+	// CreateLoginSession stores the session a login opens, optionally its
+	// first refresh token, and the audit event. In the same transaction it
+	// records the login on the user (L14: failed attempts and lock reset,
+	// last_login_at and last_login_ip set to the session's created_at and
+	// ip_address), and it reports what the user's other sessions, from
+	// before this one, say of its device (R5). An unknown user is
+	// ErrNotFound and nothing is written.
 	CreateLoginSession(ctx context.Context, s *Session, rt *RefreshToken, ev *AuditEvent) (Device, error)
 	// GetSessionByTokenHash and GetSession return the session with its user
 	// (roles included) in one query (X4).

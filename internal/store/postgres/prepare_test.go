@@ -58,7 +58,7 @@ func TestHotQueriesAreNotPreparedPerUse(t *testing.T) {
 		sess := store.Session{UserID: u.ID, TokenHash: secret.Digest(secret.MustToken().Reveal()), Status: store.SessionActive,
 			CreatedAt: now, UpdatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), IdleExpiresAt: now.Add(time.Hour)}
 		rt := store.RefreshToken{TokenHash: secret.Digest(secret.MustToken().Reveal()), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		if err := st.CreateSession(ctx, &sess, &rt, nil); err != nil {
+		if _, err := st.CreateLoginSession(ctx, &sess, &rt, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := st.GetSessionByTokenHash(ctx, sess.TokenHash); err != nil {

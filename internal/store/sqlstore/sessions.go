@@ -42,26 +42,31 @@ func (s *Store) sessionUserQuery(where string) string {
 	return strings.Replace(sessionUserSelect, "ROLES_OF", s.rolesOf(), 1) + where
 }
 
-// CreateSession stores a session, optionally its first refresh token, and
-// the audit event.
-func (s *Store) CreateSession(ctx context.Context, x *store.Session, rt *store.RefreshToken, ev *store.AuditEvent) error {
-	s.sessionDefaults(x)
-	if rt != nil && ev != nil && s.q.sessionRefreshAudit != "" {
-		return s.wrap("create session", s.createSessionAlone(ctx, x, rt, ev))
-	}
-	return s.wrap("create session", s.tx(ctx, func(tx *sql.Tx) error {
-		return s.insertSession(ctx, tx, x, rt, ev)
-	}))
-}
-
 // CreateLoginSession records the login on the user, reads what the user's
 // earlier sessions say of the device and stores the session with its
 // refresh token and audit event, all in one transaction; on PostgreSQL in
 // one statement (a login: one round trip where it took three).
 func (s *Store) CreateLoginSession(ctx context.Context, x *store.Session, rt *store.RefreshToken, ev *store.AuditEvent) (store.Device, error) {
-	s.sessionDefaults(x)
+	if x.ID == "" {
+		x.ID = newID()
+	}
+	if x.Status == "" {
+		x.Status = store.SessionActive
+	}
+	if x.CreatedAt.IsZero() {
+		x.CreatedAt = s.now()
+	}
+	if x.UpdatedAt.IsZero() {
+		x.UpdatedAt = x.CreatedAt
+	}
+	if x.LastSeenAt.IsZero() {
+		x.LastSeenAt = x.CreatedAt
+	}
 	if !validUUID(x.UserID) {
 		return store.Device{}, fmt.Errorf("create login session: %w", store.ErrNotFound)
+	}
+	if rt != nil {
+		rt.SessionID, rt.UserID = x.ID, x.UserID
 	}
 	if rt != nil && ev != nil && s.q.loginSession != "" {
 		dev, err := s.createLoginSessionAlone(ctx, x, rt, ev)
@@ -82,58 +87,20 @@ func (s *Store) CreateLoginSession(ctx context.Context, x *store.Session, rt *st
 		if dev, err = s.scanDevice(s.txQueryRow(ctx, tx, qDeviceSeen, s.appendDeviceArgs(nil, x)...)); err != nil {
 			return err
 		}
-		return s.insertSession(ctx, tx, x, rt, ev)
+		if _, err := s.exec(ctx, tx, qInsertSession, s.appendSessionArgs(nil, x)...); err != nil {
+			return err
+		}
+		if rt != nil {
+			if err := s.insertRefresh(ctx, tx, rt); err != nil {
+				return err
+			}
+		}
+		return s.insertAudit(ctx, tx, ev)
 	})
 	if err != nil {
 		return store.Device{}, s.wrap("create login session", err)
 	}
 	return dev, nil
-}
-
-// sessionDefaults fills x's id, status and times when unset.
-func (s *Store) sessionDefaults(x *store.Session) {
-	if x.ID == "" {
-		x.ID = newID()
-	}
-	if x.Status == "" {
-		x.Status = store.SessionActive
-	}
-	if x.CreatedAt.IsZero() {
-		x.CreatedAt = s.now()
-	}
-	if x.UpdatedAt.IsZero() {
-		x.UpdatedAt = x.CreatedAt
-	}
-	if x.LastSeenAt.IsZero() {
-		x.LastSeenAt = x.CreatedAt
-	}
-}
-
-// insertSession writes x, rt (when non-nil) and ev inside tx.
-func (s *Store) insertSession(ctx context.Context, tx *sql.Tx, x *store.Session, rt *store.RefreshToken, ev *store.AuditEvent) error {
-	if _, err := s.exec(ctx, tx, qInsertSession, s.appendSessionArgs(nil, x)...); err != nil {
-		return err
-	}
-	if rt != nil {
-		rt.SessionID = x.ID
-		rt.UserID = x.UserID
-		if err := s.insertRefresh(ctx, tx, rt); err != nil {
-			return err
-		}
-	}
-	return s.insertAudit(ctx, tx, ev)
-}
-
-// createSessionAlone is CreateSession with a refresh token and an audit
-// event as one statement (one round trip instead of five).
-func (s *Store) createSessionAlone(ctx context.Context, x *store.Session, rt *store.RefreshToken, ev *store.AuditEvent) error {
-	rt.SessionID, rt.UserID = x.ID, x.UserID
-	args, err := s.appendAuditArgs(s.appendRefreshArgs(s.appendSessionArgs(make([]any, 0, 27), x), rt), ev)
-	if err != nil {
-		return err
-	}
-	_, err = s.w.ExecContext(ctx, s.q.sessionRefreshAudit, args...)
-	return err
 }
 
 // createLoginSessionAlone is CreateLoginSession as one statement of
@@ -142,7 +109,6 @@ func (s *Store) createSessionAlone(ctx context.Context, x *store.Session, rt *st
 // statement is all or nothing (an unknown user fails the session's
 // foreign key, and the user update goes with it).
 func (s *Store) createLoginSessionAlone(ctx context.Context, x *store.Session, rt *store.RefreshToken, ev *store.AuditEvent) (store.Device, error) {
-	rt.SessionID, rt.UserID = x.ID, x.UserID
 	args := s.appendRefreshArgs(s.appendSessionArgs(s.appendLoginArgs(make([]any, 0, 35), x), x), rt)
 	args, err := s.appendAuditArgs(args, ev)
 	if err != nil {

@@ -36,9 +36,6 @@ type Store struct {
 // builtQueries are hot query texts that depend on the dialect, built once.
 type builtQueries struct {
 	sessionByHash, sessionByID, userByEmail, refreshByHash string
-	// sessionRefreshAudit inserts a session, its refresh token and an
-	// audit event in one statement (Dialect.WritableCTE); empty otherwise.
-	sessionRefreshAudit string
 	// loginSession is CreateLoginSession's work in one statement
 	// (Dialect.WritableCTE): the login record, the session, its refresh
 	// token and the audit event, answering the device query; empty
@@ -61,7 +58,6 @@ func New(w, r *sql.DB, d *Dialect) (*Store, error) {
 		refreshByHash: `SELECT id, session_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ?` + d.ForUpdate,
 	}
 	if d.WritableCTE {
-		s.q.sessionRefreshAudit = d.rebind(`WITH s AS (` + qInsertSession + `), r AS (` + qInsertRefresh + `) ` + qInsertAudit)
 		s.q.loginSession = d.rebind(`WITH u AS (` + qLoginRecord + `), s AS (` + qInsertSession + `), r AS (` + qInsertRefresh +
 			`), a AS (` + qInsertAudit + `) ` + qDeviceSeen)
 	}

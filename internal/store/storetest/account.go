@@ -280,11 +280,12 @@ func testCreateLoginSessionErrors(t *testing.T, st store.Store) {
 	ctx := t.Context()
 	u := newUser(t, st, "alice@test.com")
 	at := now()
+	existing, existingRT := newSession(t, st, u.ID, at)
+	// A failure after that login: a refused login must not reset it.
 	if _, err := st.RecordLoginFailure(ctx, u.ID, 5, 30*time.Minute, at); err != nil {
 		t.Fatalf("RecordLoginFailure: %v", err)
 	}
 	before := getUser(t, st, u.ID)
-	existing, existingRT := newSession(t, st, u.ID, at)
 
 	for _, batched := range []bool{true, false} {
 		t.Run(fmt.Sprintf("refresh token and audit %v", batched), func(t *testing.T) {
@@ -293,6 +294,8 @@ func testCreateLoginSessionErrors(t *testing.T, st store.Store) {
 			rt, ev := loginRows(t, dup, batched, at)
 			_, err := st.CreateLoginSession(ctx, &dup, rt, ev)
 			wantErr(t, err, store.ErrConflict, "CreateLoginSession with a taken token hash")
+			_, _, err = st.GetSession(ctx, dup.ID)
+			wantErr(t, err, store.ErrNotFound, "GetSession of the session refused for its token hash")
 			if batched {
 				requireNoAudit(t, st, ev)
 				requireNoRotation(t, st, rt.TokenHash, at.Add(2*time.Minute), "refresh token of a refused login session")

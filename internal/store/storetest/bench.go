@@ -47,7 +47,7 @@ func Bench(b *testing.B, open func(tb testing.TB) store.Store) {
 		hashes := make([]string, len(users))
 		for i, u := range users {
 			sess, rt := benchSession(u.ID, time.Now())
-			if err := st.CreateSession(ctx, &sess, &rt, nil); err != nil {
+			if _, err := st.CreateLoginSession(ctx, &sess, &rt, nil); err != nil {
 				b.Fatal(err)
 			}
 			hashes[i] = sess.TokenHash

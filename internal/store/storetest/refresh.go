@@ -15,6 +15,7 @@ func testRotateRefreshToken(t *testing.T, st store.Store) {
 	u := newUser(t, st, "john@example.com", "editor", "viewer")
 	at := now()
 	s, rt := newSession(t, st, u.ID, at)
+	u = getUser(t, st, u.ID) // with the login recorded
 
 	// J13: every use rotates; each new token works exactly once, in turn.
 	hash := rt.TokenHash

@@ -77,7 +77,6 @@ func subtests() []subtest {
 
 		// Sessions.
 		{"SessionRoundTrip", testSessionRoundTrip},
-		{"CreateSessionErrors", testCreateSessionErrors},
 		{"TouchSession", testTouchSession},
 		{"ListActiveSessions", testListActiveSessions},
 		{"EndSession", testEndSession},
@@ -239,11 +238,11 @@ func nextRefresh(t *testing.T, at time.Time) store.RefreshToken {
 	}
 }
 
-// createSession stores s with rt (which may be nil).
+// createSession stores s, a login's session, with rt (which may be nil).
 func createSession(t *testing.T, st store.Store, s store.Session, rt *store.RefreshToken) store.Session {
 	t.Helper()
-	if err := st.CreateSession(t.Context(), &s, rt, nil); err != nil {
-		t.Fatalf("CreateSession: %v", err)
+	if _, err := st.CreateLoginSession(t.Context(), &s, rt, nil); err != nil {
+		t.Fatalf("CreateLoginSession: %v", err)
 	}
 	return s
 }
