@@ -40,11 +40,11 @@ func TestPanicIsA500WithoutDetails(t *testing.T) {
 	}
 	var logged bool
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
 		}
-		if rec["msg"] == "panic" && rec["request_id"] == id && strings.Contains(rec["panic"].(string), "boom") && rec["stack"] != "" {
+		if msg, _ := entry["panic"].(string); entry["msg"] == "panic" && entry["request_id"] == id && strings.Contains(msg, "boom") && entry["stack"] != "" {
 			logged = true
 		}
 	}

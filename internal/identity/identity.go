@@ -441,12 +441,11 @@ func (s *Service) Login(ctx context.Context, email, pw string) (store.User, erro
 // next login tries again. A password changed since the check is kept. It
 // returns the hash the user has now, as far as this login knows.
 func (s *Service) rehash(ctx context.Context, u store.User, pw string, now time.Time) string {
+	replaced := false
 	newHash, err := s.h.Hash(ctx, pw)
-	if err != nil {
-		s.o.Log.WarnContext(ctx, "password rehash at login failed; the next login retries", "user_id", u.ID, "err", err)
-		return u.PasswordHash
+	if err == nil {
+		replaced, err = s.st.RehashPassword(ctx, u.ID, u.PasswordHash, newHash, now)
 	}
-	replaced, err := s.st.RehashPassword(ctx, u.ID, u.PasswordHash, newHash, now)
 	if err != nil {
 		s.o.Log.WarnContext(ctx, "password rehash at login failed; the next login retries", "user_id", u.ID, "err", err)
 	}
